@@ -1,0 +1,105 @@
+import { decodeProtectedHeader, errors, jwtVerify, SignJWT, type JWTPayload } from "jose";
+import { toBase64Url, randomSecret } from "./crypto";
+import type { KeySet } from "./keys";
+import { fail, ok, type Result } from "./result";
+import { UUID_PATTERN } from "./ids";
+
+export const ACCESS_TOKEN_TYPE = "at+jwt";
+/** Real tokens are well under 1 KiB; anything much larger is refused before any parsing. */
+const MAX_TOKEN_LENGTH = 4096;
+const REQUIRED_CLAIMS = ["iss", "aud", "sub", "sid", "jti", "iat", "exp"];
+// Header members that would make a verifier fetch or trust key material named by the token itself.
+const FORBIDDEN_HEADER_MEMBERS = ["jku", "x5u", "jwk", "x5c", "x5t", "x5t#S256"];
+
+export interface AccessTokenOptions {
+  issuer: string;
+  audience: string;
+  ttlSeconds: number;
+  /** Allowed clock skew when checking exp/nbf/iat; at most 30 s (SECURITY 13). */
+  clockToleranceSeconds: number;
+}
+
+export interface AccessTokenClaims {
+  userId: string;
+  sessionId: string;
+  email: string;
+  emailVerified: boolean;
+  issuedAt: number;
+  expiresAt: number;
+}
+
+/** Signs a JWT access token (RFC 9068 profile) for one session. */
+export async function signAccessToken(
+  keys: KeySet,
+  options: AccessTokenOptions,
+  subject: { userId: string; sessionId: string; email: string; emailVerified: boolean },
+  nowMs: number,
+): Promise<{ token: string; expiresAt: number }> {
+  const { kid, alg, key } = keys.signingKey(nowMs);
+  const iat = Math.floor(nowMs / 1000);
+  const exp = iat + options.ttlSeconds;
+  const token = await new SignJWT({ sid: subject.sessionId, email: subject.email, email_verified: subject.emailVerified })
+    .setProtectedHeader({ alg, kid, typ: ACCESS_TOKEN_TYPE })
+    .setIssuer(options.issuer)
+    .setAudience(options.audience)
+    .setSubject(subject.userId)
+    .setJti(toBase64Url(randomSecret(16)))
+    .setIssuedAt(iat)
+    .setExpirationTime(exp)
+    .sign(key);
+  return { token, expiresAt: exp * 1000 };
+}
+
+/**
+ * Verifies an access token: only the service's own keys (chosen by `kid` from the local set, never
+ * from the token), an algorithm allowlist, exact `iss`/`aud`, `typ: at+jwt`, every required claim.
+ * Any malformed input is an `INVALID_TOKEN` value, never an exception.
+ */
+export async function verifyAccessToken(
+  keys: KeySet,
+  options: AccessTokenOptions,
+  token: string,
+  nowMs: number,
+): Promise<Result<AccessTokenClaims, "INVALID_TOKEN" | "TOKEN_EXPIRED">> {
+  if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) return fail("INVALID_TOKEN");
+  let payload: JWTPayload;
+  try {
+    const header = decodeProtectedHeader(token);
+    if (FORBIDDEN_HEADER_MEMBERS.some((member) => member in header)) return fail("INVALID_TOKEN");
+    const result = await jwtVerify(
+      token,
+      (protectedHeader) => {
+        const entry = typeof protectedHeader.kid === "string" ? keys.verificationKey(protectedHeader.kid, nowMs) : undefined;
+        if (!entry || entry.alg !== protectedHeader.alg) throw new errors.JWKSNoMatchingKey();
+        return entry.key;
+      },
+      {
+        algorithms: keys.algorithms,
+        issuer: options.issuer,
+        audience: options.audience,
+        typ: ACCESS_TOKEN_TYPE,
+        requiredClaims: REQUIRED_CLAIMS,
+        clockTolerance: Math.min(options.clockToleranceSeconds, 30),
+        maxTokenAge: options.ttlSeconds + Math.min(options.clockToleranceSeconds, 30),
+        currentDate: new Date(nowMs),
+      },
+    );
+    payload = result.payload;
+  } catch (error) {
+    return fail(error instanceof errors.JWTExpired ? "TOKEN_EXPIRED" : "INVALID_TOKEN");
+  }
+  const { sub, sid, email, email_verified: emailVerified, iat, exp } = payload;
+  if (
+    typeof sub !== "string" ||
+    !UUID_PATTERN.test(sub) ||
+    typeof sid !== "string" ||
+    !UUID_PATTERN.test(sid) ||
+    typeof email !== "string" ||
+    typeof emailVerified !== "boolean" ||
+    typeof iat !== "number" ||
+    typeof exp !== "number"
+  ) {
+    return fail("INVALID_TOKEN");
+  }
+  return ok({ userId: sub, sessionId: sid, email, emailVerified, issuedAt: iat * 1000, expiresAt: exp * 1000 });
+}

@@ -1,0 +1,41 @@
+import type { Deps, RequestMeta } from "./deps";
+import { auditEvents } from "./db/schema";
+import { uuidv7 } from "./ids";
+
+/** Audit event types: stable strings, stored as they are. */
+export const AuditEvent = {
+  registered: "user.registered",
+  loginSucceeded: "login.succeeded",
+  loginFailed: "login.failed",
+  loginRateLimited: "login.rate_limited",
+  refreshed: "session.refreshed",
+  reuseDetected: "session.reuse_detected",
+  loggedOut: "session.logged_out",
+  loggedOutAll: "session.logged_out_all",
+  revoked: "session.revoked",
+} as const;
+export type AuditEventType = (typeof AuditEvent)[keyof typeof AuditEvent];
+
+export interface AuditFields {
+  userId?: string | null;
+  sessionId?: string | null;
+  subject?: string | null;
+  details?: Record<string, unknown>;
+}
+
+/** Records one event on its own. Hot paths write theirs inside the statement that does the work. */
+export async function recordAuditEvent(deps: Deps, meta: RequestMeta, type: AuditEventType, fields: AuditFields = {}) {
+  const now = deps.clock.now();
+  await deps.db.insert(auditEvents).values({
+    id: uuidv7(now),
+    type,
+    userId: fields.userId ?? null,
+    sessionId: fields.sessionId ?? null,
+    subject: fields.subject ?? null,
+    ip: meta.ip,
+    userAgent: meta.userAgent,
+    requestId: meta.requestId,
+    createdAt: new Date(now),
+    details: fields.details ?? null,
+  });
+}

@@ -1,0 +1,3 @@
+export * from "./users.sql";
+export * from "./sessions.sql";
+export * from "./audit.sql";

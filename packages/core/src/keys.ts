@@ -1,0 +1,140 @@
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from "jose";
+import { z } from "zod";
+
+export const SIGNING_ALGORITHMS = ["ES256", "RS256"] as const;
+export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
+
+const PRIVATE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] as const;
+
+const SigningJwk = z
+  .object({
+    kid: z.string().min(1).max(128),
+    alg: z.enum(SIGNING_ALGORITHMS),
+    kty: z.enum(["EC", "RSA"]),
+    d: z.string().min(1),
+    /**
+     * Unix seconds from which this key may sign. Until then it is only published, so verifiers
+     * cache it before the first token signed with it arrives (SECURITY 15). Absent: always.
+     */
+    active_from: z.number().int().nonnegative().optional(),
+  })
+  .loose()
+  .refine((k) => (k.alg === "ES256" ? k.kty === "EC" && k.crv === "P-256" : k.kty === "RSA"), {
+    message: "ES256 keys must be EC P-256 and RS256 keys RSA",
+  });
+
+/** The signing key set as stored in the secret: a JWK Set whose keys include their private part. */
+export const SigningKeySetSchema = z.object({ keys: z.array(SigningJwk).min(1) }).loose();
+export type SigningKeySetJson = z.infer<typeof SigningKeySetSchema>;
+
+interface LoadedKey {
+  kid: string;
+  alg: SigningAlgorithm;
+  activeFromMs: number;
+  privateKey: CryptoKey;
+  publicKey: CryptoKey;
+  publicJwk: JWK;
+}
+
+export interface KeySet {
+  /** The key that signs now: the most recently activated key of the configured algorithm. */
+  signingKey(nowMs: number): { kid: string; alg: SigningAlgorithm; key: CryptoKey };
+  /** Public key for a `kid` if that key is published at `nowMs`, else undefined. */
+  verificationKey(kid: string, nowMs: number): { alg: SigningAlgorithm; key: CryptoKey } | undefined;
+  /** The public JWK Set to publish at `nowMs`. */
+  publicJwks(nowMs: number): { keys: JWK[] };
+  /** Algorithms of the loaded keys: the verifier's allowlist. */
+  readonly algorithms: SigningAlgorithm[];
+}
+
+/**
+ * Loads the signing key set once per cold start. Publication rule: a key is published from the
+ * moment it is in the set until `retainAfterSupersededMs` after a newer key took over signing,
+ * i.e. until every token it signed has expired. Removing the old key from the secret afterwards is
+ * tidy-up, not a requirement.
+ */
+export async function loadKeySet(
+  json: unknown,
+  options: { signingAlg: SigningAlgorithm; retainAfterSupersededMs: number },
+): Promise<KeySet> {
+  const parsed = SigningKeySetSchema.parse(json);
+  const kids = new Set<string>();
+  const loaded: LoadedKey[] = [];
+  for (const jwk of parsed.keys) {
+    if (kids.has(jwk.kid)) throw new Error(`signing key set: duplicate kid "${jwk.kid}"`);
+    kids.add(jwk.kid);
+    const { active_from, ...rest } = jwk;
+    const publicJwk: JWK = { ...rest };
+    for (const member of PRIVATE_MEMBERS) delete publicJwk[member];
+    delete publicJwk.key_ops;
+    delete publicJwk.ext;
+    const [privateKey, publicKey] = await Promise.all([
+      importJWK({ ...rest, ext: false }, jwk.alg),
+      importJWK(publicJwk, jwk.alg),
+    ]);
+    loaded.push({
+      kid: jwk.kid,
+      alg: jwk.alg,
+      activeFromMs: (active_from ?? 0) * 1000,
+      privateKey: privateKey as CryptoKey,
+      publicKey: publicKey as CryptoKey,
+      publicJwk: { ...publicJwk, use: "sig" },
+    });
+  }
+  const signers = loaded
+    .filter((k) => k.alg === options.signingAlg)
+    .sort((a, b) => a.activeFromMs - b.activeFromMs);
+  if (signers.length === 0) throw new Error(`signing key set: no ${options.signingAlg} key`);
+
+  const currentSigner = (nowMs: number) => {
+    let current: LoadedKey | undefined;
+    for (const key of signers) if (key.activeFromMs <= nowMs) current = key;
+    return current;
+  };
+  // A signer stops being published once its successor has been active for the retention time.
+  const isPublished = (key: LoadedKey, nowMs: number) => {
+    const index = signers.indexOf(key);
+    if (index === -1) return true; // keys of another algorithm are published (pre-announced rollover)
+    const successor = signers[index + 1];
+    return !successor || successor.activeFromMs + options.retainAfterSupersededMs > nowMs;
+  };
+  const byKid = new Map(loaded.map((k) => [k.kid, k]));
+
+  return {
+    algorithms: [...new Set(loaded.map((k) => k.alg))],
+    signingKey(nowMs) {
+      const key = currentSigner(nowMs);
+      if (!key) throw new Error("signing key set: no key is active yet");
+      return { kid: key.kid, alg: key.alg, key: key.privateKey };
+    },
+    verificationKey(kid, nowMs) {
+      const key = byKid.get(kid);
+      return key && isPublished(key, nowMs) ? { alg: key.alg, key: key.publicKey } : undefined;
+    },
+    publicJwks(nowMs) {
+      return { keys: loaded.filter((k) => isPublished(k, nowMs)).map((k) => k.publicJwk) };
+    },
+  };
+}
+
+/**
+ * Generates a signing key (for the dev server, tests and the key-generation script). The `kid`
+ * is the RFC 7638 thumbprint, so it is stable and reveals nothing.
+ */
+export async function generateSigningKey(
+  alg: SigningAlgorithm,
+  options: { activeFromSeconds?: number } = {},
+): Promise<SigningKeySetJson["keys"][number]> {
+  const { privateKey } = await generateKeyPair(alg, { extractable: true, modulusLength: 2048 });
+  const jwk = await exportJWK(privateKey);
+  const kid = await calculateJwkThumbprint(jwk);
+  return {
+    ...jwk,
+    kid,
+    alg,
+    kty: jwk.kty as "EC" | "RSA",
+    d: jwk.d!,
+    use: "sig",
+    ...(options.activeFromSeconds === undefined ? {} : { active_from: options.activeFromSeconds }),
+  };
+}

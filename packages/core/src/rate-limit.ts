@@ -1,0 +1,59 @@
+import type { RateLimit } from "./config";
+import type { Deps } from "./deps";
+import { ServiceUnavailableError } from "./result";
+
+export interface LimitCheck {
+  key: string;
+  limit: RateLimit;
+  /** 1 counts this call; 0 only reads (e.g. a failure counter checked before trying). */
+  by: 0 | 1;
+}
+
+export type LimitOutcome =
+  /** Counts after this call, in the order of the checks. */
+  | { state: "ok"; counts: number[] }
+  | { state: "limited"; retryAfterSeconds: number }
+  /** The store did not answer: the caller applies its own failure policy. */
+  | { state: "unavailable" };
+
+/**
+ * Fixed-window counters in the ephemeral store, all checks in one round trip, atomic across
+ * Lambda instances. A counting check trips when the count passes the limit; a reading check
+ * (`by: 0`) trips once the count has reached it.
+ */
+export async function checkLimits(deps: Deps, checks: readonly LimitCheck[]): Promise<LimitOutcome> {
+  let states;
+  try {
+    states = await deps.store.increment(
+      checks.map((c) => ({ key: `rl:${c.key}`, by: c.by, windowMs: c.limit.windowSeconds * 1000 })),
+    );
+  } catch (error) {
+    if (error instanceof ServiceUnavailableError) return { state: "unavailable" };
+    throw error;
+  }
+  let retryAfterMs = -1;
+  checks.forEach((check, i) => {
+    const { count, resetInMs } = states[i]!;
+    const tripped = check.by > 0 ? count > check.limit.limit : count >= check.limit.limit;
+    if (tripped) retryAfterMs = Math.max(retryAfterMs, resetInMs);
+  });
+  return retryAfterMs < 0 ? { state: "ok", counts: states.map((s) => s.count) } : { state: "limited", retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)) };
+}
+
+/** Adds one to a counter after the fact (a failed sign-in). Best effort: Postgres keeps the record. */
+export async function countFailure(deps: Deps, key: string, limit: RateLimit): Promise<void> {
+  await bestEffort(deps.store.increment([{ key: `rl:${key}`, by: 1, windowMs: limit.windowSeconds * 1000 }]));
+}
+
+/** Clears a counter (failures, after a successful sign-in). Best effort. */
+export async function resetCounter(deps: Deps, key: string): Promise<void> {
+  await bestEffort(deps.store.delete([`rl:${key}`]));
+}
+
+async function bestEffort(operation: Promise<unknown>): Promise<void> {
+  try {
+    await operation;
+  } catch (error) {
+    if (!(error instanceof ServiceUnavailableError)) throw error;
+  }
+}

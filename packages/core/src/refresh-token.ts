@@ -1,0 +1,80 @@
+import { bytesEqual, fromBase64Url, hmacSha256, randomSecret, sha256, TOKEN_SECRET_BYTES, toBase64Url } from "./crypto";
+import { bytesToUuid, uuidToBytes } from "./ids";
+
+/**
+ * Refresh token wire format: base64url( session id (16 bytes) ‖ generation (uint32 BE) ‖ secret
+ * (32 bytes) ), 70 characters. The session id makes the look-up a primary-key read; the secret has
+ * 256 bits from the CSPRNG (generation 0) or from HMAC (later generations); only SHA-256(secret)
+ * is stored.
+ *
+ * Rotation derives the child from the parent under a server-held key:
+ *   secret[g+1] = HMAC-SHA256(hmacKey, "authlith/refresh/v1" ‖ sid ‖ g+1 ‖ secret[g])
+ * so every concurrent refresh of one token computes the same child without reading anything first
+ * (one SQL statement decides who rotates; the others recompute the same answer), an old token
+ * without the server key reveals nothing about its children, and an older token can be proven to
+ * belong to this session's chain by walking it forward, so only a genuine replay revokes a session,
+ * never random garbage aimed at a known session id.
+ */
+export interface RefreshToken {
+  sessionId: string;
+  generation: number;
+  secret: Buffer;
+}
+
+const TOKEN_BYTES = 16 + 4 + TOKEN_SECRET_BYTES;
+const TOKEN_LENGTH = Math.ceil((TOKEN_BYTES * 4) / 3);
+const DERIVATION_LABEL = "authlith/refresh/v1";
+
+export function encodeRefreshToken(token: RefreshToken): string {
+  const bytes = Buffer.alloc(TOKEN_BYTES);
+  uuidToBytes(token.sessionId).copy(bytes, 0);
+  bytes.writeUInt32BE(token.generation, 16);
+  token.secret.copy(bytes, 20);
+  return toBase64Url(bytes);
+}
+
+/** Parses the wire format; null for anything that is not exactly a refresh token. */
+export function decodeRefreshToken(text: string): RefreshToken | null {
+  if (text.length !== TOKEN_LENGTH) return null;
+  const bytes = fromBase64Url(text);
+  if (!bytes || bytes.length !== TOKEN_BYTES) return null;
+  return {
+    sessionId: bytesToUuid(bytes.subarray(0, 16)),
+    generation: bytes.readUInt32BE(16),
+    secret: Buffer.from(bytes.subarray(20)),
+  };
+}
+
+export function newRefreshToken(sessionId: string): RefreshToken {
+  return { sessionId, generation: 0, secret: randomSecret() };
+}
+
+export const hashRefreshSecret = (secret: Uint8Array): Buffer => sha256(secret);
+
+/** The token that rotating `parent` produces. */
+export function deriveChild(hmacKey: Uint8Array, parent: RefreshToken): RefreshToken {
+  const generation = parent.generation + 1;
+  const generationBytes = Buffer.alloc(4);
+  generationBytes.writeUInt32BE(generation);
+  const secret = hmacSha256(hmacKey, DERIVATION_LABEL, uuidToBytes(parent.sessionId), generationBytes, parent.secret);
+  return { sessionId: parent.sessionId, generation, secret };
+}
+
+/**
+ * Walks `presented` forward to `currentGeneration` and reports whether it lands on the stored
+ * hash, i.e. whether `presented` is a genuine ancestor of the session's current token. Returns the
+ * descendant at `currentGeneration` when it does. Bounded by `maxSteps`.
+ */
+export function descendTo(
+  hmacKey: Uint8Array,
+  presented: RefreshToken,
+  currentGeneration: number,
+  currentHash: Uint8Array,
+  maxSteps: number,
+): RefreshToken | null {
+  const steps = currentGeneration - presented.generation;
+  if (steps < 1 || steps > maxSteps) return null;
+  let token = presented;
+  for (let i = 0; i < steps; i++) token = deriveChild(hmacKey, token);
+  return bytesEqual(hashRefreshSecret(token.secret), currentHash) ? token : null;
+}

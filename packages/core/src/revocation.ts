@@ -1,0 +1,97 @@
+import { and, eq, gt, isNotNull } from "drizzle-orm";
+import type { Deps } from "./deps";
+import { sessions } from "./db/schema";
+import { describeError } from "./log";
+
+/**
+ * Immediate revocation of access tokens, keyed by session id (SECURITY 19).
+ *
+ * Postgres records every revocation; Redis holds `rv:s:<sid>` for as long as a token of that
+ * session could still be valid, so `auth.me` and friends check one key and never read the
+ * database. Redis is not trusted to be complete: a flush, a restart, eviction or a write that
+ * failed while Redis was paused would silently drop entries. So a marker (`rv:ready`) says "this
+ * list is complete", and it expires every `READY_TTL_MS`. When it is missing, the request answers
+ * from Postgres and one instance (holding `rv:lock`) rebuilds the list from the recently revoked
+ * sessions and sets the marker again. When Redis does not answer at all, Postgres answers.
+ * Bound: an entry lost while Redis was unreachable is restored within READY_TTL_MS.
+ */
+export interface RevocationList {
+  /** Adds sessions to the Redis list (after Postgres committed their revocation). Never throws. */
+  publish(sessionIds: readonly string[]): Promise<void>;
+  /** Whether access tokens of this session must be refused. Throws only if Postgres is needed and down. */
+  isRevoked(sessionId: string): Promise<boolean>;
+}
+
+const READY_KEY = "rv:ready";
+const LOCK_KEY = "rv:lock";
+const READY_TTL_MS = 30_000;
+const LOCK_TTL_MS = 10_000;
+const entryKey = (sessionId: string) => `rv:s:${sessionId}`;
+
+export function createRevocationList(deps: Omit<Deps, "revocations" | "hasher">): RevocationList {
+  const { store, db, clock, log, config } = deps;
+  // Longest time a token issued before the revocation can still pass verification.
+  const retentionMs = (config.accessTokenTtlSeconds + config.clockToleranceSeconds) * 1000 + 5_000;
+
+  const checkPostgres = async (sessionId: string) => {
+    const [row] = await db
+      .select({ revokedAt: sessions.revokedAt })
+      .from(sessions)
+      .where(eq(sessions.id, sessionId))
+      .limit(1);
+    // A session that no longer exists (purged) has no valid tokens either.
+    return !row || row.revokedAt !== null;
+  };
+
+  const rebuild = async (sessionId: string): Promise<boolean> => {
+    try {
+      if (!(await store.setIfAbsent(LOCK_KEY, "1", LOCK_TTL_MS))) return checkPostgres(sessionId);
+    } catch {
+      return checkPostgres(sessionId);
+    }
+    try {
+      const now = clock.now();
+      const revoked = await db
+        .select({ id: sessions.id, revokedAt: sessions.revokedAt })
+        .from(sessions)
+        .where(and(isNotNull(sessions.revokedAt), gt(sessions.revokedAt, new Date(now - retentionMs))));
+      await store.setMany(
+        revoked.map((row) => ({
+          key: entryKey(row.id),
+          value: "1",
+          ttlMs: row.revokedAt!.getTime() + retentionMs - now,
+        })),
+      );
+      await store.setMany([{ key: READY_KEY, value: String(now), ttlMs: READY_TTL_MS }]);
+      log.info("revocation.rebuilt", { entries: revoked.length });
+      return revoked.some((row) => row.id === sessionId) || checkPostgres(sessionId);
+    } catch (error) {
+      log.warn("revocation.rebuild_failed", describeError(error));
+      return checkPostgres(sessionId);
+    } finally {
+      await store.delete([LOCK_KEY]).catch(() => {});
+    }
+  };
+
+  return {
+    async publish(sessionIds) {
+      if (sessionIds.length === 0) return;
+      try {
+        await store.setMany(sessionIds.map((id) => ({ key: entryKey(id), value: "1", ttlMs: retentionMs })));
+      } catch (error) {
+        log.warn("revocation.publish_failed", { sessions: sessionIds.length, ...describeError(error) });
+      }
+    },
+    async isRevoked(sessionId) {
+      let values: (string | null)[];
+      try {
+        values = await store.getMany([entryKey(sessionId), READY_KEY]);
+      } catch {
+        return checkPostgres(sessionId);
+      }
+      if (values[0] !== null) return true;
+      if (values[1] !== null) return false;
+      return rebuild(sessionId);
+    },
+  };
+}

@@ -1,0 +1,197 @@
+import { describeError, type Deps } from "@authlith/core";
+import { awsLambdaRequestHandler } from "@trpc/server/adapters/aws-lambda";
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context as LambdaContext } from "aws-lambda";
+import { sql } from "drizzle-orm";
+import type { HttpConfig } from "./config";
+import { parseCookies } from "./http/cookies";
+import { json, trpcStyleError } from "./http/responses";
+import { appRouter } from "./router";
+import { TRANSPORT_HEADER } from "./transport";
+import { PublicError, type Context } from "./trpc";
+
+export type ApiHandler = (
+  event: APIGatewayProxyEventV2,
+  context?: LambdaContext,
+) => Promise<APIGatewayProxyStructuredResultV2>;
+
+const TRPC_PREFIX = "/trpc/";
+const MAX_USER_AGENT = 512;
+const ALLOWED_REQUEST_HEADERS = ["content-type", "authorization", "trpc-accept", "x-trpc-source", TRANSPORT_HEADER];
+
+/**
+ * The whole HTTP surface as one function of an API Gateway v2 event: CORS, the public key routes,
+ * health, and the tRPC router. The Lambda handler and the local dev server both call this, so
+ * local behaviour is Lambda behaviour.
+ */
+export function createApiHandler(deps: Deps, http: HttpConfig): ApiHandler {
+  const { log } = deps;
+
+  const trpc = awsLambdaRequestHandler<typeof appRouter, APIGatewayProxyEventV2>({
+    router: appRouter,
+    allowBatching: true,
+    maxBatchSize: http.maxBatchSize,
+    createContext: ({ event }): Context => {
+      const headers = new Headers();
+      for (const [name, value] of Object.entries(event.headers ?? {})) if (value !== undefined) headers.set(name, value);
+      const origin = headers.get("origin");
+      return {
+        deps,
+        http,
+        meta: {
+          ip: event.requestContext.http.sourceIp,
+          userAgent: headers.get("user-agent")?.slice(0, MAX_USER_AGENT) ?? null,
+          requestId: event.requestContext.requestId,
+        },
+        headers,
+        cookies: parseCookies(event.cookies?.join("; ")),
+        origin: { value: origin, allowed: origin !== null && http.allowedOrigins.includes(origin) },
+        responseHeaders: new Headers(),
+      };
+    },
+    responseMeta: ({ ctx, errors }) => {
+      const headers = ctx?.responseHeaders ?? new Headers();
+      const retryAfter = Math.max(
+        0,
+        ...errors.map((e) => (e.cause instanceof PublicError ? (e.cause.data.retryAfterSeconds ?? 0) : 0)),
+      );
+      if (retryAfter > 0) headers.set("retry-after", String(retryAfter));
+      if (errors.some((e) => e.code === "UNAUTHORIZED")) headers.set("www-authenticate", 'Bearer realm="authlith"');
+      return { headers };
+    },
+    onError: ({ error, path, ctx }) => {
+      if (error.code === "INTERNAL_SERVER_ERROR") {
+        log.error("request.failed", { requestId: ctx?.meta.requestId, path, ...describeError(error.cause) });
+      } else if (error.code === "SERVICE_UNAVAILABLE") {
+        log.warn("request.unavailable", { requestId: ctx?.meta.requestId, path });
+      }
+    },
+  });
+
+  const health = async (): Promise<APIGatewayProxyStructuredResultV2> => {
+    const timed = async (check: () => Promise<unknown>) => {
+      const started = performance.now();
+      try {
+        await Promise.race([
+          check(),
+          new Promise((_, reject) => setTimeout(() => reject(new Error("timeout")), 1500).unref()),
+        ]);
+        return { ok: true, latencyMs: Math.round((performance.now() - started) * 10) / 10 };
+      } catch {
+        return { ok: false };
+      }
+    };
+    const [postgres, redis] = await Promise.all([
+      timed(() => deps.db.execute(sql`select 1`)),
+      timed(() => deps.store.ping()),
+    ]);
+    const status = postgres.ok && redis.ok ? "ok" : postgres.ok ? "degraded" : "unavailable";
+    return json(status === "unavailable" ? 503 : 200, { status, checks: { postgres, redis } }, {
+      "cache-control": "no-store",
+    });
+  };
+
+  const wellKnown = (path: string): APIGatewayProxyStructuredResultV2 | null => {
+    const cache = { "cache-control": "public, max-age=300", "access-control-allow-origin": "*" };
+    if (path === "/.well-known/jwks.json") return json(200, deps.keys.publicJwks(deps.clock.now()), cache);
+    if (path === "/.well-known/openid-configuration") {
+      const issuer = deps.config.issuer;
+      return json(
+        200,
+        {
+          issuer,
+          jwks_uri: `${issuer}/.well-known/jwks.json`,
+          subject_types_supported: ["public"],
+          id_token_signing_alg_values_supported: deps.keys.algorithms,
+        },
+        cache,
+      );
+    }
+    return null;
+  };
+
+  const route = async (
+    event: APIGatewayProxyEventV2,
+    context: LambdaContext | undefined,
+    origin: { value: string | null; allowed: boolean },
+  ): Promise<APIGatewayProxyStructuredResultV2> => {
+    const method = event.requestContext.http.method.toUpperCase();
+    const path = event.rawPath;
+
+    if (method === "OPTIONS") {
+      if (!origin.allowed) return { statusCode: 403, headers: {}, body: "" };
+      return {
+        statusCode: 204,
+        headers: {
+          "access-control-allow-methods": "GET, POST",
+          "access-control-allow-headers": ALLOWED_REQUEST_HEADERS.join(", "),
+          "access-control-max-age": "600",
+        },
+        body: "",
+      };
+    }
+    if (path === "/health" || path.startsWith("/.well-known/")) {
+      if (method !== "GET") return json(405, { error: "method_not_allowed" }, { allow: "GET" });
+      return path === "/health" ? health() : (wellKnown(path) ?? json(404, { error: "not_found" }));
+    }
+    if (!path.startsWith(TRPC_PREFIX)) return json(404, { error: "not_found" });
+
+    if (origin.value !== null && !origin.allowed) {
+      return trpcStyleError(403, "FORBIDDEN", "Origin not allowed");
+    }
+    const bodyBytes = event.body
+      ? event.isBase64Encoded
+        ? Math.floor((event.body.length * 3) / 4)
+        : Buffer.byteLength(event.body)
+      : 0;
+    if (bodyBytes > http.maxBodyBytes) return trpcStyleError(413, "PAYLOAD_TOO_LARGE", "Request body too large");
+    if (method === "POST") {
+      const contentType = event.headers?.["content-type"]?.split(";")[0]?.trim().toLowerCase();
+      if (contentType !== "application/json") {
+        return trpcStyleError(415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json");
+      }
+    } else if (method !== "GET") {
+      return trpcStyleError(405, "METHOD_NOT_SUPPORTED", "Method not supported");
+    }
+
+    let procedurePath: string;
+    try {
+      procedurePath = decodeURIComponent(path.slice(TRPC_PREFIX.length));
+    } catch {
+      return trpcStyleError(400, "BAD_REQUEST", "Malformed path");
+    }
+    // Normalise: whatever route API Gateway matched ($default or /trpc/{proxy+}), the adapter
+    // reads the procedure path from the proxy parameter.
+    const normalised: APIGatewayProxyEventV2 = {
+      ...event,
+      routeKey: "ANY /trpc/{proxy+}",
+      pathParameters: { ...event.pathParameters, proxy: procedurePath },
+    };
+    const result = await trpc(normalised, context ?? ({} as LambdaContext));
+    return { ...result, headers: { ...result.headers, "cache-control": "no-store", pragma: "no-cache" } };
+  };
+
+  return async (event, context) => {
+    const originHeader = event.headers?.origin ?? null;
+    const origin = { value: originHeader, allowed: originHeader !== null && http.allowedOrigins.includes(originHeader) };
+    let result: APIGatewayProxyStructuredResultV2;
+    try {
+      result = await route(event, context, origin);
+    } catch (error) {
+      // Only reachable through a bug outside tRPC's own error handling; still never a stack trace.
+      log.error("handler.failed", { requestId: event.requestContext?.requestId, ...describeError(error) });
+      result = trpcStyleError(500, "INTERNAL_SERVER_ERROR", "Internal server error");
+    }
+    const headers: Record<string, string> = {
+      ...(result.headers as Record<string, string> | undefined),
+      "x-request-id": event.requestContext.requestId,
+      "x-content-type-options": "nosniff",
+    };
+    if (origin.allowed) {
+      headers["access-control-allow-origin"] = origin.value!;
+      headers["access-control-allow-credentials"] = "true";
+      headers["access-control-expose-headers"] = "retry-after, x-request-id";
+    }
+    headers.vary = headers.vary ? `${headers.vary}, origin` : "origin";
+    return { ...result, headers };
+  };
+}

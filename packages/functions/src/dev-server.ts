@@ -1,0 +1,114 @@
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { randomBytes } from "node:crypto";
+import { generateSigningKey, type Db, type SigningAlgorithm } from "@authlith/core";
+import { parseEnvConfig, type Env } from "./config";
+import { createLocalServer } from "./local-server";
+import { createRuntime } from "./runtime";
+
+export const MIGRATIONS_FOLDER = fileURLToPath(new URL("../../../drizzle", import.meta.url));
+
+/** Reads a file, or creates it with `make()` (mode 0600: it holds development secrets). */
+async function readOrCreate(path: string, make: () => Promise<string>): Promise<string> {
+  try {
+    return await readFile(path, "utf8");
+  } catch {
+    const content = await make();
+    await writeFile(path, content, { mode: 0o600 });
+    await chmod(path, 0o600);
+    return content;
+  }
+}
+
+/**
+ * `npm run dev`: the Lambda handler on a local port. Without DATABASE_URL, PGlite under the data
+ * directory (migrations applied at start); without REDIS_URL, the in-process store; a development
+ * key set and HMAC secret are generated once and kept in the data directory.
+ */
+export async function startDevServer(env: Env = process.env) {
+  const port = Number(env.PORT ?? 3000);
+  const dataDir = resolve(env.AUTHLITH_DATA_DIR ?? ".data");
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const alg = (env.AUTHLITH_SIGNING_ALG ?? "ES256") as SigningAlgorithm;
+  const devEnv: Env = { ...env };
+  devEnv.AUTHLITH_SIGNING_KEYS ??= await readOrCreate(join(dataDir, `dev-keys-${alg.toLowerCase()}.json`), async () =>
+    JSON.stringify({ keys: [await generateSigningKey(alg)] }, null, 2),
+  );
+  devEnv.AUTHLITH_HMAC_SECRET ??= (
+    await readOrCreate(join(dataDir, "dev-hmac-secret"), async () => randomBytes(32).toString("base64url"))
+  ).trim();
+  devEnv.AUTHLITH_ISSUER ??= `http://localhost:${port}`;
+  devEnv.AUTHLITH_ALLOWED_ORIGINS ??= "http://localhost:5173,http://127.0.0.1:5173";
+  const config = parseEnvConfig(devEnv);
+
+  let embedded: { db: Db; close(): Promise<void> } | undefined;
+  if (!config.database) {
+    // Imported only here: PGlite never reaches the Lambda bundle.
+    const { createPgliteDb } = await import("@authlith/core/db/pglite");
+    const pglite = await createPgliteDb({ dataDir: join(dataDir, "pglite"), migrationsFolder: MIGRATIONS_FOLDER });
+    embedded = { db: pglite.db, close: pglite.close };
+  }
+  const runtime = await createRuntime(config, embedded ? { db: embedded } : {});
+  const server = createLocalServer(runtime.handle, (error) =>
+    runtime.deps.log.error("dev_server.failed", { error: String(error) }),
+  );
+  await new Promise<void>((resolveListen, reject) => {
+    server.once("error", reject);
+    server.listen(port, env.HOST ?? "127.0.0.1", () => resolveListen());
+  });
+  const address = server.address();
+  const actualPort = typeof address === "object" && address ? address.port : port;
+  return {
+    url: `http://localhost:${actualPort}`,
+    port: actualPort,
+    config,
+    description: {
+      database: config.database ? "Postgres (DATABASE_URL)" : `PGlite (${join(dataDir, "pglite")})`,
+      store: config.redis ? "Redis (REDIS_URL)" : "in-process",
+      dataDir,
+    },
+    async close() {
+      await new Promise<void>((done) => server.close(() => done()));
+      await runtime.close();
+    },
+  };
+}
+
+async function main() {
+  const dev = await startDevServer();
+  const { url } = dev;
+  process.stdout.write(
+    [
+      ``,
+      `authlith dev server listening on ${url}`,
+      `  database: ${dev.description.database}`,
+      `  store:    ${dev.description.store}`,
+      `  issuer:   ${dev.config.auth.issuer}`,
+      `  origins:  ${dev.config.http.allowedOrigins.join(", ")}`,
+      ``,
+      `Try it:`,
+      `  curl -s ${url}/health`,
+      `  curl -s ${url}/.well-known/jwks.json`,
+      `  curl -s -X POST ${url}/trpc/auth.register -H 'content-type: application/json' -H 'x-authlith-transport: token' \\`,
+      `       -d '{"email":"ada@example.com","password":"correct horse battery staple"}'`,
+      `  curl -s ${url}/trpc/auth.me -H "authorization: Bearer <accessToken from above>"`,
+      ``,
+      `READY ${url}`,
+      ``,
+    ].join("\n"),
+  );
+  const stop = async () => {
+    await dev.close();
+    process.exit(0);
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((error: unknown) => {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  });
+}

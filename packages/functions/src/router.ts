@@ -1,0 +1,11 @@
+import { authRouter } from "./routers/auth";
+import { sessionRouter } from "./routers/session";
+import { router } from "./trpc";
+
+export const appRouter = router({
+  auth: authRouter,
+  session: sessionRouter,
+});
+
+/** The API's type: what `@authlith/client` imports (type-only) to be typed end to end. */
+export type AppRouter = typeof appRouter;

@@ -1,0 +1,122 @@
+import {
+  AuditEvent,
+  findSessionByRefreshToken,
+  login,
+  register,
+  revokeSessions,
+  rotateRefreshToken,
+  type LoginError,
+  type RefreshError,
+  type RegisterError,
+} from "@authlith/core";
+import type { TRPCError } from "@trpc/server";
+import { clearCookie, deliverTokens, presentedRefreshToken, requestedTransport } from "../transport";
+import { authenticate, authedProcedure, publicError, publicProcedure, router } from "../trpc";
+import { loginInput, refreshInput, registerInput } from "./schemas";
+
+const PASSWORD_MESSAGES = {
+  TOO_SHORT: (min: number) => `Password must be at least ${min} characters`,
+  TOO_LONG: () => "Password must be at most 256 characters",
+};
+
+/** The one mapping from core failure codes to tRPC errors for the auth procedures. */
+function toTRPCError(
+  code: RegisterError | LoginError | RefreshError,
+  retryAfterSeconds?: number,
+): TRPCError {
+  switch (code) {
+    case "EMAIL_TAKEN":
+      return publicError("CONFLICT", "An account with this email already exists", { reason: code });
+    case "INVALID_CREDENTIALS":
+      return publicError("UNAUTHORIZED", "Invalid email or password", { reason: code });
+    case "RATE_LIMITED":
+      return publicError("TOO_MANY_REQUESTS", "Too many attempts; try again later", {
+        reason: code,
+        retryAfterSeconds: retryAfterSeconds ?? 60,
+      });
+    case "INVALID_REFRESH_TOKEN":
+    case "REFRESH_TOKEN_REUSED":
+      // One answer for both: a thief replaying an old token learns nothing from it.
+      return publicError("UNAUTHORIZED", "Invalid or expired refresh token", { reason: "INVALID_REFRESH_TOKEN" });
+    case "WEAK_PASSWORD":
+      return publicError("BAD_REQUEST", "Invalid input", { fieldErrors: { password: ["Password is too weak"] } });
+  }
+}
+
+export const authRouter = router({
+  register: publicProcedure.input(registerInput).mutation(async ({ ctx, input }) => {
+    const result = await register(ctx.deps, ctx.meta, input);
+    if (!result.ok) {
+      if (result.code === "WEAK_PASSWORD" && result.weakReason) {
+        const message = PASSWORD_MESSAGES[result.weakReason](ctx.deps.config.password.minLength);
+        throw publicError("BAD_REQUEST", "Invalid input", { fieldErrors: { password: [message] } });
+      }
+      throw toTRPCError(result.code, result.retryAfterSeconds);
+    }
+    return deliverTokens(ctx, result.value, requestedTransport(ctx));
+  }),
+
+  login: publicProcedure.input(loginInput).mutation(async ({ ctx, input }) => {
+    const result = await login(ctx.deps, ctx.meta, input);
+    if (!result.ok) throw toTRPCError(result.code, result.retryAfterSeconds);
+    return deliverTokens(ctx, result.value, requestedTransport(ctx));
+  }),
+
+  /** Rotates the refresh token: from the cookie (browsers) or the input (token transport). */
+  refresh: publicProcedure.input(refreshInput).mutation(async ({ ctx, input }) => {
+    const presented = presentedRefreshToken(ctx, input?.refreshToken);
+    if (!presented) throw publicError("UNAUTHORIZED", "No refresh token", { reason: "MISSING_REFRESH_TOKEN" });
+    const result = await rotateRefreshToken(ctx.deps, ctx.meta, presented.token);
+    if (!result.ok) {
+      if (presented.transport === "cookie" && result.code !== "RATE_LIMITED") clearCookie(ctx);
+      throw toTRPCError(result.code, result.retryAfterSeconds);
+    }
+    // A token that arrived in a cookie leaves in a cookie: script on the page never sees one.
+    return deliverTokens(ctx, result.value, presented.transport);
+  }),
+
+  /**
+   * Ends this session. Identified by the access token, or else by the refresh token (so a client
+   * whose access token expired can still sign out). Always clears the cookie; succeeds even when
+   * there was nothing to end.
+   */
+  logout: publicProcedure.input(refreshInput).mutation(async ({ ctx, input }) => {
+    let target: { sessionId: string; userId: string } | null = null;
+    const auth = await authenticate(ctx);
+    if (auth.ok) {
+      target = { sessionId: auth.claims.sessionId, userId: auth.claims.userId };
+    } else {
+      const presented = presentedRefreshToken(ctx, input?.refreshToken);
+      if (presented) target = await findSessionByRefreshToken(ctx.deps, presented.token);
+    }
+    if (target) {
+      await revokeSessions(ctx.deps, ctx.meta, {
+        userId: target.userId,
+        sessionIds: [target.sessionId],
+        reason: "logout",
+        audit: AuditEvent.loggedOut,
+      });
+    }
+    clearCookie(ctx);
+    return { success: true as const };
+  }),
+
+  /** Ends every session of the user, this one included. */
+  logoutAll: authedProcedure.mutation(async ({ ctx }) => {
+    const revoked = await revokeSessions(ctx.deps, ctx.meta, {
+      userId: ctx.auth.userId,
+      sessionIds: "all",
+      reason: "logout_all",
+      audit: AuditEvent.loggedOutAll,
+    });
+    clearCookie(ctx);
+    return { success: true as const, revokedSessions: revoked.length };
+  }),
+
+  /** The signed-in user, from the access token alone (no database read). */
+  me: authedProcedure.query(({ ctx }) => ({
+    user: { id: ctx.auth.userId, email: ctx.auth.email, emailVerified: ctx.auth.emailVerified },
+    session: { id: ctx.auth.sessionId },
+    accessTokenExpiresAt: new Date(ctx.auth.expiresAt).toISOString(),
+  })),
+});

@@ -1,0 +1,57 @@
+import {
+  createDeps,
+  createLogger,
+  createMemoryStore,
+  createPostgresDb,
+  createRedisStore,
+  type Clock,
+  type Db,
+  type Logger,
+  type Deps,
+  type EphemeralStore,
+} from "@authlith/core";
+import { createApiHandler, type ApiHandler } from "./app";
+import type { RuntimeConfig } from "./config";
+
+export interface Runtime {
+  deps: Deps;
+  handle: ApiHandler;
+  close(): Promise<void>;
+}
+
+/**
+ * Builds clients and dependencies from configuration: once per Lambda container, once per dev
+ * server. `db` and `store` may be supplied (PGlite and the in-process store on a laptop, test
+ * databases in tests); otherwise postgres.js and ioredis are created from the configuration.
+ */
+export async function createRuntime(
+  config: RuntimeConfig,
+  provided: { db?: { db: Db; close(): Promise<void> }; store?: EphemeralStore; clock?: Clock; log?: Logger } = {},
+): Promise<Runtime> {
+  const log = provided.log ?? createLogger({ level: config.logLevel, base: { service: "authlith" } });
+  if (!provided.db && !config.database) throw new Error("authlith: DATABASE_URL (or a linked Database) is required");
+  const database = provided.db ?? createPostgresDb(config.database!);
+  const store =
+    provided.store ??
+    (config.redis
+      ? createRedisStore({ url: config.redis.url, keyPrefix: config.redis.keyPrefix })
+      : createMemoryStore({ clock: provided.clock }));
+  // Connect while the keys are imported; a failure here is not fatal (each request has fallbacks).
+  void store.ping().catch(() => log.warn("startup.redis_unavailable"));
+  const deps = await createDeps({
+    config: config.auth,
+    signingKeys: config.secrets.signingKeys,
+    hmacSecret: config.secrets.hmacSecret,
+    db: database.db,
+    store,
+    log,
+    clock: provided.clock,
+  });
+  return {
+    deps,
+    handle: createApiHandler(deps, config.http),
+    async close() {
+      await Promise.allSettled([store.close(), database.close()]);
+    },
+  };
+}

@@ -1,0 +1,149 @@
+import {
+  isServiceUnavailable,
+  verifyAccessToken,
+  tokenOptions,
+  type AccessTokenClaims,
+  type Deps,
+  type RequestMeta,
+} from "@authlith/core";
+import { initTRPC, TRPCError, type TRPC_ERROR_CODE_KEY } from "@trpc/server";
+import { z } from "zod";
+import type { HttpConfig } from "./config";
+
+/** Per-request context: dependencies, who is asking, and the response headers procedures may set. */
+export interface Context {
+  deps: Deps;
+  http: HttpConfig;
+  meta: RequestMeta;
+  headers: Headers;
+  cookies: Map<string, string>;
+  /** `Origin` of the request when sent, and whether it is an allowed one. */
+  origin: { value: string | null; allowed: boolean };
+  /** Response headers (Set-Cookie, Retry-After), returned through `responseMeta`. */
+  responseHeaders: Headers;
+}
+
+/** Details a client may see, attached to a TRPCError as its cause. Anything else stays server-side. */
+export class PublicError extends Error {
+  readonly data: PublicErrorData;
+  constructor(message: string, data: PublicErrorData = {}) {
+    super(message);
+    this.name = "PublicError";
+    this.data = data;
+  }
+}
+
+export interface PublicErrorData {
+  /** A stable code more precise than the tRPC code, e.g. TOKEN_EXPIRED, INVALID_CREDENTIALS. */
+  reason?: string;
+  retryAfterSeconds?: number;
+  fieldErrors?: Record<string, string[]>;
+}
+
+export function publicError(code: TRPC_ERROR_CODE_KEY, message: string, data?: PublicErrorData): TRPCError {
+  return new TRPCError({ code, message, cause: new PublicError(message, data) });
+}
+
+const GENERIC_MESSAGES: Partial<Record<TRPC_ERROR_CODE_KEY, string>> = {
+  PARSE_ERROR: "Malformed request body",
+  BAD_REQUEST: "Invalid request",
+  NOT_FOUND: "Not found",
+  METHOD_NOT_SUPPORTED: "Method not supported",
+  UNSUPPORTED_MEDIA_TYPE: "Unsupported content type",
+  PAYLOAD_TOO_LARGE: "Request body too large",
+  SERVICE_UNAVAILABLE: "Service temporarily unavailable",
+  INTERNAL_SERVER_ERROR: "Internal server error",
+};
+
+/**
+ * Field errors keyed by the top-level input field (`_input` for the input as a whole). An unknown
+ * key is reported against its own name, so a client sees which field it should not have sent.
+ */
+export function fieldErrorsOf(error: z.ZodError): Record<string, string[]> {
+  // Keys come from the client ("__proto__" included): a null-prototype object, bounded in size.
+  const fields: Record<string, string[]> = Object.create(null);
+  const add = (field: string, message: string) => {
+    const key = field.slice(0, 64);
+    if (Object.keys(fields).length >= 20 && !(key in fields)) return;
+    (fields[key] ??= []).push(message);
+  };
+  for (const issue of error.issues) {
+    if (issue.code === "unrecognized_keys" && issue.path.length === 0) {
+      for (const key of issue.keys) add(key, "Unknown field");
+    } else {
+      add(issue.path.length ? String(issue.path[0]) : "_input", issue.message);
+    }
+  }
+  return fields;
+}
+
+const t = initTRPC.context<Context>().create({
+  isDev: false,
+  /**
+   * The only place errors are shaped for the wire. Messages the code wrote for clients
+   * (PublicError) pass through; validation errors carry zod's field errors; everything else gets
+   * a fixed message per code, so no driver message, SQL, path or stack can reach a client.
+   */
+  errorFormatter({ shape, error }) {
+    const cause = error.cause;
+    let message = GENERIC_MESSAGES[error.code] ?? "Request failed";
+    let extra: PublicErrorData = {};
+    if (cause instanceof PublicError) {
+      message = cause.message;
+      extra = cause.data;
+    } else if (cause instanceof z.ZodError) {
+      message = "Invalid input";
+      extra = { fieldErrors: fieldErrorsOf(cause) };
+    } else if (cause instanceof SyntaxError) {
+      message = "Malformed JSON";
+    }
+    return {
+      code: shape.code,
+      message,
+      data: { code: shape.data.code, httpStatus: shape.data.httpStatus, path: shape.data.path, ...extra },
+    };
+  },
+});
+
+export const router = t.router;
+export const createCallerFactory = t.createCallerFactory;
+
+/** Postgres or Redis not answering is a 503 with Retry-After, not a 500 (SECURITY 32). */
+const mapUnavailable = t.middleware(async ({ next }) => {
+  const result = await next();
+  if (!result.ok && result.error.code === "INTERNAL_SERVER_ERROR" && isServiceUnavailable(result.error.cause)) {
+    throw publicError("SERVICE_UNAVAILABLE", "Service temporarily unavailable", { retryAfterSeconds: 2 });
+  }
+  return result;
+});
+
+export const publicProcedure = t.procedure.use(mapUnavailable);
+
+/** Reads `Authorization: Bearer <jwt>`; null when absent or not a bearer credential. */
+export function bearerToken(headers: Headers): string | null {
+  const value = headers.get("authorization");
+  if (!value) return null;
+  const match = /^Bearer[ ]+([A-Za-z0-9._~+/-]+=*)$/i.exec(value.trim());
+  return match ? match[1]! : null;
+}
+
+export type AuthFailureReason = "MISSING_TOKEN" | "INVALID_TOKEN" | "TOKEN_EXPIRED" | "SESSION_REVOKED";
+
+/** Verifies the access token and that its session is not revoked. */
+export async function authenticate(ctx: Context): Promise<{ ok: true; claims: AccessTokenClaims } | { ok: false; reason: AuthFailureReason }> {
+  const token = bearerToken(ctx.headers);
+  if (!token) return { ok: false, reason: "MISSING_TOKEN" };
+  const verified = await verifyAccessToken(ctx.deps.keys, tokenOptions(ctx.deps), token, ctx.deps.clock.now());
+  if (!verified.ok) return { ok: false, reason: verified.code };
+  if (await ctx.deps.revocations.isRevoked(verified.value.sessionId)) return { ok: false, reason: "SESSION_REVOKED" };
+  return { ok: true, claims: verified.value };
+}
+
+/** Procedures that need a signed-in user: a valid access token of a session that is not revoked. */
+export const authedProcedure = publicProcedure.use(async ({ ctx, next }) => {
+  const result = await authenticate(ctx);
+  if (!result.ok) {
+    throw publicError("UNAUTHORIZED", "Authentication required", { reason: result.reason });
+  }
+  return next({ ctx: { ...ctx, auth: result.claims } });
+});

@@ -1,0 +1,14 @@
+import { PGlite } from '@electric-sql/pglite';
+let t0=performance.now();
+const a = new PGlite(); await a.query('select 1');
+console.log('first', performance.now()-t0);
+t0=performance.now();
+const b = new PGlite(); await b.query('select 1');
+console.log('second', performance.now()-t0);
+await a.exec('create table x(id int primary key); insert into x values (1)');
+t0=performance.now();
+const c = await a.clone(); const r = await c.query('select * from x');
+console.log('clone', performance.now()-t0, r.rows);
+t0=performance.now();
+for (let i=0;i<200;i++) await a.query('select $1::int', [i]);
+console.log('200 q', performance.now()-t0);
