@@ -9,9 +9,19 @@ export const passwordSchema = z.string().min(1).max(1024);
 // No control characters in display names: they would end up in mail and UIs.
 const NO_CONTROL_CHARS = /^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}]*$/u;
 
+const codePoints = (value: string) => [...value.normalize("NFKC")].length;
+
+/**
+ * A new password: the policy's fixed bounds (8–256 code points after NFKC) here, so they are
+ * reported with the other field errors; a configured minimum above 8 is enforced by core.
+ */
+export const newPasswordSchema = passwordSchema
+  .refine((value) => codePoints(value) >= 8, "Password must be at least 8 characters")
+  .refine((value) => codePoints(value) <= 256, "Password must be at most 256 characters");
+
 export const registerInput = z.strictObject({
   email: emailSchema,
-  password: passwordSchema,
+  password: newPasswordSchema,
   name: z.string().trim().min(1).max(100).regex(NO_CONTROL_CHARS, "Invalid characters").nullish(),
 });
 

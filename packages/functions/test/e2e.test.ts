@@ -1,0 +1,160 @@
+import { createAuthClient, AuthClientError, type SessionEvent } from "@authlith/client";
+import type { AppRouter } from "../src/router";
+import { createTRPCClient, httpBatchLink, TRPCClientError } from "@trpc/client";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, rm, stat } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PASSWORD, uniqueEmail } from "./support/app";
+
+const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as { port: number }).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts `npm run dev`'s entry point exactly as a newcomer would, in a scratch data directory. */
+async function startDevServer(dataDir: string, port: number): Promise<{ url: string; process: ChildProcess; output: () => string }> {
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), AUTHLITH_DATA_DIR: dataDir };
+  for (const name of ["DATABASE_URL", "REDIS_URL", "AUTHLITH_SIGNING_KEYS", "AUTHLITH_HMAC_SECRET", "AUTHLITH_ISSUER"]) delete env[name];
+  const child = spawn(process.execPath, ["--import", "tsx", "packages/functions/src/dev-server.ts"], { cwd: ROOT, env });
+  let output = "";
+  child.stdout!.on("data", (chunk) => (output += String(chunk)));
+  child.stderr!.on("data", (chunk) => (output += String(chunk)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`dev server did not start:\n${output}`)), 60_000);
+    child.stdout!.on("data", () => {
+      const match = /READY (\S+)/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]!);
+      }
+    });
+    child.once("exit", (code) => reject(new Error(`dev server exited (${code}):\n${output}`)));
+  });
+  return { url, process: child, output: () => output };
+}
+
+async function stop(child: ChildProcess) {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGTERM");
+  await exited;
+}
+
+describe("end to end: the dev server over HTTP with the real @trpc/client", () => {
+  let dataDir: string;
+  let port: number;
+  let server: Awaited<ReturnType<typeof startDevServer>>;
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), "authlith-e2e-"));
+    port = await freePort();
+    server = await startDevServer(dataDir, port);
+  }, 90_000);
+
+  afterAll(async () => {
+    if (server) await stop(server.process);
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it("prints its URL and how to try it, and answers health and JWKS", async () => {
+    expect(server.output()).toContain(`listening on http://localhost:${port}`);
+    expect(server.output()).toContain("curl");
+    const health = await (await fetch(`${server.url}/health`)).json();
+    expect(health).toMatchObject({ status: "ok", checks: { postgres: { ok: true }, redis: { ok: true } } });
+    const jwks = await (await fetch(`${server.url}/.well-known/jwks.json`)).json();
+    expect(jwks.keys[0]).toMatchObject({ kty: "EC", alg: "ES256" });
+    // Development secrets are kept private on disk.
+    expect((await stat(join(dataDir, "dev-keys-es256.json"))).mode & 0o077).toBe(0);
+  });
+
+  it("runs the whole flow through @authlith/client with the token transport", async () => {
+    const events: SessionEvent["type"][] = [];
+    const client = createAuthClient({ url: server.url, transport: "token" });
+    client.onSessionChange((event) => events.push(event.type));
+    const email = uniqueEmail("e2e");
+
+    const registered = await client.register({ email, password: PASSWORD, name: "Grace" });
+    expect(registered.user).toMatchObject({ email, name: "Grace" });
+    expect((await client.me()).user.email).toBe(email);
+    const sessions = await client.sessions.list();
+    expect(sessions).toHaveLength(1);
+    expect(sessions[0]).toMatchObject({ current: true, ip: "127.0.0.1" });
+
+    const refreshed = await client.refresh();
+    expect(refreshed?.user.email).toBe(email);
+
+    const phone = createAuthClient({ url: server.url, transport: "token" });
+    await phone.login({ email, password: PASSWORD });
+    const phoneSession = (await phone.sessions.list()).find((s) => s.current)!;
+    expect(await client.sessions.list()).toHaveLength(2);
+    await client.sessions.revoke(phoneSession.id);
+    await expect(phone.me()).rejects.toMatchObject({ kind: "unauthorized" });
+
+    await client.logout();
+    await expect(client.me()).rejects.toBeInstanceOf(AuthClientError);
+    expect(events).toEqual(["signed_in", "refreshed", "signed_out"]);
+  });
+
+  it("shares one refresh between concurrent calls", async () => {
+    const refreshes: string[] = [];
+    // A margin longer than the token's life: every call wants a fresh token.
+    const client = createAuthClient({ url: server.url, transport: "token", refreshMarginSeconds: 3600 });
+    await client.register({ email: uniqueEmail("burst"), password: PASSWORD });
+    client.onSessionChange((event) => refreshes.push(event.type));
+    const results = await Promise.all(Array.from({ length: 8 }, () => client.me()));
+    expect(new Set(results.map((r) => r.user.id)).size).toBe(1);
+    expect(refreshes).toEqual(["refreshed"]);
+  });
+
+  it("types errors so callers can tell them apart", async () => {
+    const client = createAuthClient({ url: server.url, transport: "token" });
+    const email = uniqueEmail("errors");
+    await client.register({ email, password: PASSWORD });
+    const wrong = await client.login({ email, password: "not the password" }).catch((e: unknown) => e);
+    expect(wrong).toMatchObject({ kind: "invalid_credentials", status: 401 });
+    const invalid = await client.register({ email: "nope", password: "short" }).catch((e: unknown) => e);
+    expect(invalid).toMatchObject({ kind: "validation", status: 400 });
+    expect(Object.keys((invalid as AuthClientError).fieldErrors).sort()).toEqual(["email", "password"]);
+    const conflict = await client.register({ email, password: PASSWORD }).catch((e: unknown) => e);
+    expect(conflict).toMatchObject({ kind: "conflict", status: 409 });
+    const offline = createAuthClient({ url: "http://127.0.0.1:1", transport: "token" });
+    expect(await offline.login({ email, password: PASSWORD }).catch((e: unknown) => e)).toMatchObject({ kind: "network" });
+  });
+
+  it("is callable with a plain typed tRPC client (httpBatchLink)", async () => {
+    const trpc = createTRPCClient<AppRouter>({
+      links: [httpBatchLink({ url: `${server.url}/trpc`, headers: { "x-authlith-transport": "token" } })],
+    });
+    const email = uniqueEmail("raw");
+    const signedUp = await trpc.auth.register.mutate({ email, password: PASSWORD });
+    expect(signedUp.refreshToken).toMatch(/^[A-Za-z0-9_-]{70}$/);
+    const error = await trpc.auth.login.mutate({ email, password: "wrong wrong" }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TRPCClientError);
+    expect((error as TRPCClientError<AppRouter>).data?.code).toBe("UNAUTHORIZED");
+  });
+
+  it("keeps users and keys across a restart (PGlite and keys persisted under the data directory)", async () => {
+    const client = createAuthClient({ url: server.url, transport: "token" });
+    const email = uniqueEmail("persist");
+    const before = await client.register({ email, password: PASSWORD });
+    await stop(server.process);
+    server = await startDevServer(dataDir, port);
+    // The access token issued before the restart still verifies: same key set.
+    const me = await fetch(`${server.url}/trpc/auth.me`, { headers: { authorization: `Bearer ${before.accessToken}` } });
+    expect(me.status).toBe(200);
+    const again = createAuthClient({ url: server.url, transport: "token" });
+    expect((await again.login({ email, password: PASSWORD })).user.id).toBe(before.user.id);
+  }, 90_000);
+});
