@@ -23,6 +23,11 @@ export const AuthConfigSchema = z.object({
   clockToleranceSeconds: z.number().int().min(0).max(30).default(5),
   /** Concurrent refreshes of one token within this window all get the same new token (≤ 10 s). */
   refreshGraceSeconds: z.number().int().min(0).max(10).default(10),
+  /**
+   * How often the Redis revocation list is re-checked against Postgres: the longest an entry lost
+   * in Redis (flush, failover, a write while Redis was unreachable) can go unnoticed.
+   */
+  revocationResyncSeconds: z.number().int().min(1).max(300).default(30),
   sessionIdleTtlSeconds: z.number().int().positive().default(7 * DAY),
   sessionAbsoluteTtlSeconds: z.number().int().positive().default(30 * DAY),
   argon2: z

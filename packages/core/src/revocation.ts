@@ -10,10 +10,10 @@ import { describeError } from "./log";
  * session could still be valid, so `auth.me` and friends check one key and never read the
  * database. Redis is not trusted to be complete: a flush, a restart, eviction or a write that
  * failed while Redis was paused would silently drop entries. So a marker (`rv:ready`) says "this
- * list is complete", and it expires every `READY_TTL_MS`. When it is missing, the request answers
+ * list is complete", and it expires every `revocationResyncSeconds`. When it is missing, the request answers
  * from Postgres and one instance (holding `rv:lock`) rebuilds the list from the recently revoked
  * sessions and sets the marker again. When Redis does not answer at all, Postgres answers.
- * Bound: an entry lost while Redis was unreachable is restored within READY_TTL_MS.
+ * Bound: an entry lost while Redis was unreachable is restored within revocationResyncSeconds.
  */
 export interface RevocationList {
   /** Adds sessions to the Redis list (after Postgres committed their revocation). Never throws. */
@@ -24,7 +24,6 @@ export interface RevocationList {
 
 const READY_KEY = "rv:ready";
 const LOCK_KEY = "rv:lock";
-const READY_TTL_MS = 30_000;
 const LOCK_TTL_MS = 10_000;
 const entryKey = (sessionId: string) => `rv:s:${sessionId}`;
 
@@ -62,9 +61,10 @@ export function createRevocationList(deps: Omit<Deps, "revocations" | "hasher">)
           ttlMs: row.revokedAt!.getTime() + retentionMs - now,
         })),
       );
-      await store.setMany([{ key: READY_KEY, value: String(now), ttlMs: READY_TTL_MS }]);
+      await store.setMany([{ key: READY_KEY, value: String(now), ttlMs: config.revocationResyncSeconds * 1000 }]);
       log.info("revocation.rebuilt", { entries: revoked.length });
-      return revoked.some((row) => row.id === sessionId) || checkPostgres(sessionId);
+      // Sessions revoked before the retention window have no unexpired tokens left.
+      return revoked.some((row) => row.id === sessionId);
     } catch (error) {
       log.warn("revocation.rebuild_failed", describeError(error));
       return checkPostgres(sessionId);

@@ -39,6 +39,8 @@ export interface BackendInstance {
   /** For tests that talk to the database or Redis directly. */
   sql?: postgres.Sql;
   redis?: Redis;
+  /** The Redis key prefix of this instance's store. */
+  prefix?: string;
   cleanup(): Promise<void>;
 }
 
@@ -107,6 +109,7 @@ export const realBackend: Backend = {
       store,
       sql,
       redis,
+      prefix,
       async cleanup() {
         await deleteRedisPrefix(redis, prefix);
         redis.disconnect();

@@ -64,6 +64,7 @@ const EnvSchema = z.object({
   AUTHLITH_REFRESH_GRACE_SECONDS: z.coerce.number().int().min(0).max(10).default(10),
   AUTHLITH_SESSION_IDLE_TTL_SECONDS: intFrom(7 * 24 * 3600),
   AUTHLITH_SESSION_ABSOLUTE_TTL_SECONDS: intFrom(30 * 24 * 3600),
+  AUTHLITH_REVOCATION_RESYNC_SECONDS: z.coerce.number().int().min(1).max(300).default(30),
   AUTHLITH_PASSWORD_MIN_LENGTH: z.coerce.number().int().min(8).max(64).default(8),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
 });
@@ -89,6 +90,7 @@ export function parseEnvConfig(env: Env): RuntimeConfig {
       refreshGraceSeconds: e.AUTHLITH_REFRESH_GRACE_SECONDS,
       sessionIdleTtlSeconds: e.AUTHLITH_SESSION_IDLE_TTL_SECONDS,
       sessionAbsoluteTtlSeconds: e.AUTHLITH_SESSION_ABSOLUTE_TTL_SECONDS,
+      revocationResyncSeconds: e.AUTHLITH_REVOCATION_RESYNC_SECONDS,
       password: { minLength: e.AUTHLITH_PASSWORD_MIN_LENGTH, maxLength: 256 },
     },
     http: {

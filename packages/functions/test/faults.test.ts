@@ -1,0 +1,161 @@
+import { auditEvents, sessions } from "@authlith/core/db/schema";
+import { createRedisStore } from "@authlith/core";
+import { and, eq } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { hasRealServices, pgliteBackend, realBackend, type Backend } from "../../core/test/support";
+import { bearer, data, errorOf, PASSWORD, startTestApp, tokenTransport, uniqueEmail, type TestApp } from "./support/app";
+
+/** PGlite for the records, and a Redis that is not there (nothing listens on port 1). */
+const unreachableRedis: Backend = {
+  name: "pglite + unreachable redis",
+  real: false,
+  async setup(options) {
+    const base = await pgliteBackend.setup(options);
+    const store = createRedisStore({ url: "redis://127.0.0.1:1", connectTimeoutMs: 300, commandTimeoutMs: 300 });
+    return {
+      ...base,
+      store,
+      async cleanup() {
+        await store.close();
+        await base.cleanup();
+      },
+    };
+  },
+};
+
+describe("when Redis does not answer", () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp(unreachableRedis);
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  it("still registers, signs in, refreshes and answers me (per-IP limits fail open)", async () => {
+    const c = app.client({ origin: null });
+    const email = uniqueEmail("noredis");
+    const signedUp = data(await c.mutate("auth.register", { email, password: PASSWORD }, tokenTransport));
+    const signedIn = data(await c.mutate("auth.login", { email, password: PASSWORD }, tokenTransport));
+    expect(data(await c.query("auth.me", undefined, bearer(signedIn.accessToken))).user.email).toBe(email);
+    expect(data(await c.mutate("auth.refresh", { refreshToken: signedUp.refreshToken })).session.id).toBe(signedUp.session.id);
+    const health = await c.request({ path: "/health" });
+    expect(health.body).toMatchObject({ status: "degraded", checks: { postgres: { ok: true }, redis: { ok: false } } });
+  });
+
+  it("checks revocation in Postgres: a logged-out session's access token is refused at once", async () => {
+    const c = app.client({ origin: null });
+    const signedUp = data(await c.mutate("auth.register", { email: uniqueEmail(), password: PASSWORD }, tokenTransport));
+    data(await c.mutate("auth.logout", undefined, bearer(signedUp.accessToken)));
+    const me = await c.query("auth.me", undefined, bearer(signedUp.accessToken));
+    expect(me.status).toBe(401);
+    expect(errorOf(me).reason).toBe("SESSION_REVOKED");
+    expect(app.logs.some((line) => line.event === "revocation.publish_failed")).toBe(true);
+  });
+
+  it("keeps per-account protection by counting failures in Postgres", async () => {
+    const c = app.client({ origin: null });
+    const email = uniqueEmail("lockpg");
+    data(await c.mutate("auth.register", { email, password: PASSWORD }));
+    const { limit } = app.runtime.deps.config.rateLimits.loginFailuresPerAccount;
+    for (let i = 0; i < limit; i++) expect((await c.mutate("auth.login", { email, password: "wrong password!" })).status).toBe(401);
+    const locked = await c.mutate("auth.login", { email, password: PASSWORD });
+    expect(locked.status).toBe(429);
+    expect(Number(locked.headers["retry-after"])).toBeGreaterThan(0);
+    // The same holds for an address nobody registered: the lock reveals nothing.
+    const ghost = uniqueEmail("ghostpg");
+    for (let i = 0; i < limit; i++) await c.mutate("auth.login", { email: ghost, password: "wrong password!" });
+    expect((await c.mutate("auth.login", { email: ghost, password: PASSWORD })).status).toBe(429);
+  });
+});
+
+describe.runIf(hasRealServices)("when Redis loses or misses data (real Redis)", () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp(realBackend, { AUTHLITH_REVOCATION_RESYNC_SECONDS: "1" });
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  const revokeKeys = async () => {
+    const redis = app.backend.redis!;
+    const keys = await redis.keys(`${app.backend.prefix}rv:*`);
+    if (keys.length) await redis.del(...keys);
+  };
+
+  it("rebuilds the revocation list from Postgres after a flush", async () => {
+    const c = app.client({ origin: null });
+    const victim = data(await c.mutate("auth.register", { email: uniqueEmail(), password: PASSWORD }, tokenTransport));
+    const bystander = data(await c.mutate("auth.register", { email: uniqueEmail(), password: PASSWORD }, tokenTransport));
+    data(await c.mutate("auth.logout", undefined, bearer(victim.accessToken)));
+    await revokeKeys(); // as FLUSHALL, a failover to an empty replica, or eviction would
+    expect(errorOf(await c.query("auth.me", undefined, bearer(victim.accessToken))).reason).toBe("SESSION_REVOKED");
+    expect((await c.query("auth.me", undefined, bearer(bystander.accessToken))).status).toBe(200);
+    const redis = app.backend.redis!;
+    expect(await redis.exists(`${app.backend.prefix}rv:s:${victim.session.id}`)).toBe(1);
+    expect(await redis.exists(`${app.backend.prefix}rv:ready`)).toBe(1);
+  });
+
+  it("a revocation made while Redis is paused still takes effect", async () => {
+    const c = app.client({ origin: null });
+    const victim = data(await c.mutate("auth.register", { email: uniqueEmail(), password: PASSWORD }, tokenTransport));
+    const redis = app.backend.redis!;
+    await redis.call("CLIENT", "PAUSE", "1500", "WRITE");
+    try {
+      data(await c.mutate("auth.logout", undefined, bearer(victim.accessToken)));
+    } finally {
+      await redis.call("CLIENT", "UNPAUSE");
+    }
+    expect(app.logs.some((line) => line.event === "revocation.publish_failed")).toBe(true);
+    const [row] = await app.runtime.deps.db.select().from(sessions).where(eq(sessions.id, victim.session.id));
+    expect(row!.revokedReason).toBe("logout");
+    await new Promise((resolve) => setTimeout(resolve, 1_300));
+    expect(errorOf(await c.query("auth.me", undefined, bearer(victim.accessToken))).reason).toBe("SESSION_REVOKED");
+  });
+
+  it("restores an entry that never reached Redis within the resync period", async () => {
+    const c = app.client({ origin: null });
+    const victim = data(await c.mutate("auth.register", { email: uniqueEmail(), password: PASSWORD }, tokenTransport));
+    data(await c.mutate("auth.logout", undefined, bearer(victim.accessToken)));
+    const redis = app.backend.redis!;
+    // The entry alone is lost (the "list is complete" marker survives): the write that never landed.
+    await redis.del(`${app.backend.prefix}rv:s:${victim.session.id}`);
+    await new Promise((resolve) => setTimeout(resolve, 1_300));
+    expect(errorOf(await c.query("auth.me", undefined, bearer(victim.accessToken))).reason).toBe("SESSION_REVOKED");
+    expect(await redis.exists(`${app.backend.prefix}rv:s:${victim.session.id}`)).toBe(1);
+  });
+});
+
+describe.runIf(hasRealServices)("when Postgres drops connections (real Postgres)", () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp(realBackend);
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  it("answers 503 (never 500) while its connections are killed, then recovers with no lost writes", async () => {
+    const c = app.client({ origin: null });
+    const email = uniqueEmail("pgkill");
+    let token = data(await c.mutate("auth.register", { email, password: PASSWORD }, tokenTransport)).refreshToken as string;
+    const database = (await app.backend.sql!`select current_database() as name`)[0]!.name as string;
+    for (let round = 0; round < 3; round++) {
+      await app.backend.sql!`select pg_terminate_backend(pid) from pg_stat_activity
+        where datname = ${database} and application_name = 'authlith' and pid <> pg_backend_pid()`;
+      const reply = await c.mutate("auth.refresh", { refreshToken: token });
+      expect([200, 503]).toContain(reply.status);
+      if (reply.status === 200) token = data(reply).refreshToken;
+      else expect(Number(reply.headers["retry-after"])).toBeGreaterThan(0);
+      // Whatever happened, the token we hold can still be rotated: no lost or doubled rotation.
+      const next = await c.mutate("auth.refresh", { refreshToken: token });
+      token = data(next).refreshToken;
+    }
+    const failures = await app.runtime.deps.db
+      .select()
+      .from(auditEvents)
+      .where(and(eq(auditEvents.type, "session.reuse_detected")));
+    expect(failures).toEqual([]);
+  });
+});
