@@ -1,0 +1,84 @@
+import { describe, expect, it } from "vitest";
+import { envFromLinkedResources, parseEnvConfig } from "./config";
+
+const base = {
+  AUTHLITH_ISSUER: "https://auth.example.com/",
+  AUTHLITH_SIGNING_KEYS: '{"keys":[]}',
+  AUTHLITH_HMAC_SECRET: "a".repeat(43),
+};
+
+describe("parseEnvConfig", () => {
+  it("applies the documented defaults", () => {
+    const config = parseEnvConfig(base);
+    expect(config.auth).toMatchObject({ issuer: "https://auth.example.com/", audience: "authlith", signingAlg: "ES256", accessTokenTtlSeconds: 900, refreshGraceSeconds: 10 });
+    expect(config.http.allowedOrigins).toEqual(["https://auth.example.com"]);
+    expect(config.http.cookie).toEqual({ name: "__Host-authlith_rt", sameSite: "Lax" });
+    expect(config.http.maxBodyBytes).toBe(16 * 1024);
+    expect(config.database).toBeNull();
+    expect(config.redis).toBeNull();
+  });
+
+  it("reads connections, origins and limits", () => {
+    const config = parseEnvConfig({
+      ...base,
+      DATABASE_URL: "postgres://u:p@db:5432/auth",
+      DATABASE_SSL: "require",
+      REDIS_URL: "rediss://:secret@cache:6379",
+      AUTHLITH_ALLOWED_ORIGINS: "https://app.example.com, http://localhost:5173/",
+      AUTHLITH_REFRESH_GRACE_SECONDS: "3",
+    });
+    expect(config.database).toMatchObject({ url: "postgres://u:p@db:5432/auth", ssl: "require", maxConnections: 2, prepare: true });
+    expect(config.redis).toEqual({ url: "rediss://:secret@cache:6379", keyPrefix: "authlith:", tls: true });
+    expect(config.http.allowedOrigins).toEqual(["https://auth.example.com", "https://app.example.com", "http://localhost:5173"]);
+    expect(config.auth.refreshGraceSeconds).toBe(3);
+  });
+
+  it("fails fast, naming the variables but never echoing their values", () => {
+    const secret = "not-long-enough-secret";
+    let message = "";
+    try {
+      parseEnvConfig({ ...base, AUTHLITH_HMAC_SECRET: secret, AUTHLITH_SIGNING_KEYS: "{oops", AUTHLITH_REFRESH_GRACE_SECONDS: "60" });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toContain("AUTHLITH_HMAC_SECRET");
+    expect(message).toContain("AUTHLITH_SIGNING_KEYS");
+    expect(message).toContain("AUTHLITH_REFRESH_GRACE_SECONDS");
+    expect(message).not.toContain(secret);
+    expect(message).not.toContain("{oops");
+    expect(() => parseEnvConfig({})).toThrow(/AUTHLITH_ISSUER/);
+    expect(() => parseEnvConfig({ ...base, DATABASE_URL: "mysql://x" })).toThrow(/DATABASE_URL/);
+  });
+});
+
+describe("envFromLinkedResources", () => {
+  it("builds URLs from SST's linked Postgres and Redis, with TLS for AWS and the secrets' values", () => {
+    const env = envFromLinkedResources(
+      {
+        Database: { host: "db.cluster.rds.amazonaws.com", port: 5432, username: "app", password: "p@ss/word", database: "authlith" },
+        Redis: { host: "master.cache.amazonaws.com", port: 6379, username: "default", password: "t0ken" },
+        SigningKeys: { value: '{"keys":[]}' },
+        HmacSecret: { value: "h".repeat(43) },
+      },
+      { AUTHLITH_ISSUER: "https://x.example" },
+    );
+    expect(env.DATABASE_URL).toBe("postgres://app:p%40ss%2Fword@db.cluster.rds.amazonaws.com:5432/authlith");
+    expect(env.DATABASE_SSL).toBe("require");
+    expect(env.REDIS_URL).toBe("rediss://default:t0ken@master.cache.amazonaws.com:6379");
+    expect(env.AUTHLITH_SIGNING_KEYS).toBe('{"keys":[]}');
+    expect(env.AUTHLITH_HMAC_SECRET).toBe("h".repeat(43));
+    const config = parseEnvConfig(env);
+    expect(config.database?.url).toContain("db.cluster.rds.amazonaws.com");
+  });
+
+  it("uses plain connections for local resources (sst dev) and leaves the environment alone otherwise", () => {
+    const env = envFromLinkedResources(
+      { Database: { host: "localhost", port: 5432, username: "postgres", password: "pw", database: "authlith" }, Redis: { host: "localhost", port: 6379 } },
+      { REDIS_URL: "redis://ignored", LOG_LEVEL: "debug" },
+    );
+    expect(env.DATABASE_SSL).toBe("disable");
+    expect(env.REDIS_URL).toBe("redis://localhost:6379");
+    expect(env.LOG_LEVEL).toBe("debug");
+    expect(envFromLinkedResources({}, { REDIS_URL: "redis://kept" }).REDIS_URL).toBe("redis://kept");
+  });
+});
