@@ -80,7 +80,8 @@ export async function verifyAccessToken(
         typ: ACCESS_TOKEN_TYPE,
         requiredClaims: REQUIRED_CLAIMS,
         clockTolerance: Math.min(options.clockToleranceSeconds, 30),
-        maxTokenAge: options.ttlSeconds + Math.min(options.clockToleranceSeconds, 30),
+        // jose applies clockTolerance to this check itself.
+        maxTokenAge: options.ttlSeconds,
         currentDate: new Date(nowMs),
       },
     );

@@ -124,6 +124,14 @@ describe("loadKeySet", () => {
     expect(set.signingKey(T0).kid).toBe(es2.kid);
   });
 
+  it("keeps the old key published when its successor has no active_from (takeover time unknown)", async () => {
+    const set = await loadKeySet({ keys: [es1, es2] }, options());
+    const far = T0 + 365 * 24 * 3600 * 1000;
+    expect(set.signingKey(far).kid).toBe(es2.kid);
+    expect(set.publicJwks(far).keys.map((k) => k.kid).sort()).toEqual([es1.kid, es2.kid].sort());
+    expect(set.verificationKey(es1.kid, far)).toBeDefined();
+  });
+
   it("publishes a future key but does not sign with it until its time", async () => {
     const future = at(es2, T0S + 3600);
     const set = await loadKeySet({ keys: [at(es1, T0S - 3600), future] }, options());
@@ -183,7 +191,9 @@ describe("loadKeySet", () => {
   it("publicJwks never contains private members and marks every key use: sig", async () => {
     // Extra private members and key_ops in the input must not leak either.
     const noisyRs = { ...rs1, key_ops: ["sign"], ext: true, oth: [{ r: "x", d: "y", t: "z" }] };
-    const set = await loadKeySet({ keys: [es1, noisyRs, at(es2, T0S + 60)] }, options("ES256"));
+    // And a key without `use` is still published with use: "sig".
+    const { use: _use, ...es1WithoutUse } = es1;
+    const set = await loadKeySet({ keys: [es1WithoutUse, noisyRs, at(es2, T0S + 60)] }, options("ES256"));
     const { keys } = set.publicJwks(T0);
     expect(keys).toHaveLength(3);
     for (const jwk of keys) {
@@ -219,16 +229,17 @@ describe("loadKeySet", () => {
   });
 
   it("rejects an alg that does not match the key type", async () => {
-    await expect(loadKeySet({ keys: [{ ...rs1, alg: "ES256" }] }, options())).rejects.toThrow();
-    await expect(loadKeySet({ keys: [{ ...es1, alg: "RS256" }] }, options("RS256"))).rejects.toThrow();
-    await expect(loadKeySet({ keys: [{ ...es1, kty: "RSA" }] }, options())).rejects.toThrow();
+    const mismatch = /ES256 keys must be EC P-256 and RS256 keys RSA/;
+    await expect(loadKeySet({ keys: [{ ...rs1, alg: "ES256" }] }, options())).rejects.toThrow(mismatch);
+    await expect(loadKeySet({ keys: [{ ...es1, alg: "RS256" }] }, options("RS256"))).rejects.toThrow(mismatch);
+    await expect(loadKeySet({ keys: [{ ...es1, kty: "RSA" }] }, options())).rejects.toThrow(mismatch);
   });
 
   it("rejects an EC key on another curve labelled ES256", async () => {
     const { privateKey } = await generateKeyPair("ES384", { extractable: true });
     const p384 = { ...(await exportJWK(privateKey)), kid: "p384", alg: "ES256", use: "sig" };
     expect(p384.crv).toBe("P-384");
-    await expect(loadKeySet({ keys: [p384] }, options())).rejects.toThrow();
+    await expect(loadKeySet({ keys: [p384] }, options())).rejects.toThrow(/must be EC P-256/);
   });
 
   it("rejects a set without a key of the configured algorithm", async () => {

@@ -92,11 +92,14 @@ export async function loadKeySet(
     return current;
   };
   // A signer stops being published once its successor has been active for the retention time.
+  // A successor without `active_from` took over at an unknown moment: the old key stays
+  // published until an operator removes it, so its tokens never fail early.
   const isPublished = (key: LoadedKey, nowMs: number) => {
     const index = signers.indexOf(key);
     if (index === -1) return true; // keys of another algorithm are published (pre-announced rollover)
     const successor = signers[index + 1];
-    return !successor || successor.activeFromMs + options.retainAfterSupersededMs > nowMs;
+    if (!successor || successor.activeFromMs === 0) return true;
+    return successor.activeFromMs + options.retainAfterSupersededMs > nowMs;
   };
   const byKid = new Map(loaded.map((k) => [k.kid, k]));
 

@@ -86,6 +86,16 @@ describe("encodeRefreshToken / decodeRefreshToken", () => {
     expect(decodeRefreshToken(standard)).toBeNull();
   });
 
+  it("accepts exactly one spelling of a token (no ignored trailing bits)", () => {
+    const text = encodeRefreshToken(newRefreshToken(uuidv7()));
+    const last = text.at(-1)!;
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const variants = [...alphabet].filter((c) => c !== last).map((c) => replaceAt(text, text.length - 1, c));
+    const accepted = variants.filter((variant) => decodeRefreshToken(variant) !== null);
+    expect(accepted).toEqual([]);
+    expect(decodeRefreshToken(text)).not.toBeNull();
+  });
+
   it("rejects padding", () => {
     const text = encodeRefreshToken(newRefreshToken(uuidv7()));
     // Padded standard form of 52 bytes is 72 characters.

@@ -38,6 +38,8 @@ export function decodeRefreshToken(text: string): RefreshToken | null {
   if (text.length !== TOKEN_LENGTH) return null;
   const bytes = fromBase64Url(text);
   if (!bytes || bytes.length !== TOKEN_BYTES) return null;
+  // One spelling per token: base64url's last character carries unused bits that decoding ignores.
+  if (toBase64Url(bytes) !== text) return null;
   return {
     sessionId: bytesToUuid(bytes.subarray(0, 16)),
     generation: bytes.readUInt32BE(16),
