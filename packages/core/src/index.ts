@@ -17,3 +17,4 @@ export type { EphemeralStore } from "./store/types";
 export { createMemoryStore } from "./store/memory";
 export { createRedisStore } from "./store/redis";
 export { UUID_PATTERN } from "./ids";
+export { purgeExpired, DEFAULT_PURGE, type PurgeOptions, type PurgeResult } from "./purge";

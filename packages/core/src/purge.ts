@@ -1,0 +1,107 @@
+import { inArray, lt, or } from "drizzle-orm";
+import type { Clock } from "./clock";
+import type { Db } from "./db/client";
+import { auditEvents } from "./db/audit.sql";
+import { sessions } from "./db/sessions.sql";
+
+export interface PurgeOptions {
+  /**
+   * How long a session row is kept after it stopped being usable (expired, idle or revoked).
+   * Must outlive the longest access token (3600 s): the Redis revocation list is rebuilt from
+   * recently revoked sessions. The default keeps a week for investigating incidents.
+   */
+  sessionRetentionSeconds?: number;
+  /** How long audit events are kept. */
+  auditRetentionSeconds?: number;
+  /** Rows per DELETE: short statements, short locks, well inside the 5 s statement timeout. */
+  batchSize?: number;
+  /** Upper bound on DELETE statements per table and run; the next run continues. */
+  maxBatches?: number;
+}
+
+export interface PurgeResult {
+  sessions: number;
+  auditEvents: number;
+  /** False when a table still had rows past its cutoff after `maxBatches` (the next run goes on). */
+  complete: boolean;
+}
+
+export const DEFAULT_PURGE = {
+  sessionRetentionSeconds: 7 * 24 * 3600,
+  auditRetentionSeconds: 365 * 24 * 3600,
+  batchSize: 1000,
+  maxBatches: 50,
+} as const satisfies Required<PurgeOptions>;
+
+/** The longest access-token lifetime the configuration allows (see AUTHLITH_ACCESS_TOKEN_TTL_SECONDS). */
+const MIN_SESSION_RETENTION_SECONDS = 3600;
+
+/**
+ * Deletes sessions that ended more than `sessionRetentionSeconds` ago (absolute or idle expiry
+ * passed, or revoked) and audit events older than `auditRetentionSeconds`, in bounded batches,
+ * so a scheduled job keeps both tables from growing without end. Users are never deleted here.
+ */
+export async function purgeExpired(deps: { db: Db; clock: Clock }, options: PurgeOptions = {}): Promise<PurgeResult> {
+  const settings = { ...DEFAULT_PURGE, ...options };
+  if (settings.sessionRetentionSeconds < MIN_SESSION_RETENTION_SECONDS) {
+    throw new Error(`purge: sessionRetentionSeconds must be at least ${MIN_SESSION_RETENTION_SECONDS}`);
+  }
+  if (settings.batchSize < 1 || settings.maxBatches < 1) throw new Error("purge: batchSize and maxBatches must be positive");
+  const { db } = deps;
+  const now = deps.clock.now();
+  const sessionCutoff = new Date(now - settings.sessionRetentionSeconds * 1000);
+  const auditCutoff = new Date(now - settings.auditRetentionSeconds * 1000);
+
+  const sessionBatch = () =>
+    db
+      .delete(sessions)
+      .where(
+        inArray(
+          sessions.id,
+          db
+            .select({ id: sessions.id })
+            .from(sessions)
+            .where(
+              or(
+                lt(sessions.absoluteExpiresAt, sessionCutoff),
+                lt(sessions.idleExpiresAt, sessionCutoff),
+                lt(sessions.revokedAt, sessionCutoff),
+              ),
+            )
+            .limit(settings.batchSize),
+        ),
+      )
+      .returning({ id: sessions.id });
+
+  const auditBatch = () =>
+    db
+      .delete(auditEvents)
+      .where(
+        inArray(
+          auditEvents.id,
+          db.select({ id: auditEvents.id }).from(auditEvents).where(lt(auditEvents.createdAt, auditCutoff)).limit(settings.batchSize),
+        ),
+      )
+      .returning({ id: auditEvents.id });
+
+  const removedSessions = await deleteInBatches(sessionBatch, settings);
+  const removedAudit = await deleteInBatches(auditBatch, settings);
+  return {
+    sessions: removedSessions.count,
+    auditEvents: removedAudit.count,
+    complete: removedSessions.complete && removedAudit.complete,
+  };
+}
+
+async function deleteInBatches(
+  batch: () => Promise<unknown[]>,
+  settings: { batchSize: number; maxBatches: number },
+): Promise<{ count: number; complete: boolean }> {
+  let count = 0;
+  for (let i = 0; i < settings.maxBatches; i++) {
+    const deleted = (await batch()).length;
+    count += deleted;
+    if (deleted < settings.batchSize) return { count, complete: true };
+  }
+  return { count, complete: false };
+}
