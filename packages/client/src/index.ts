@@ -166,6 +166,8 @@ export function createAuthClient(options: AuthClientOptions) {
     sessions: {
       list: () => authed((token) => trpc.session.list.query(undefined, ctx(token))).then((r) => r.sessions),
       revoke: (sessionId: string) => authed((token) => trpc.session.revoke.mutate({ sessionId }, ctx(token))),
+      /** Signs out every other device of this user. */
+      revokeOthers: () => authed((token) => trpc.session.revokeOthers.mutate(undefined, ctx(token))),
     },
     async logout() {
       const refreshToken = transport === "token" ? ((await storage.get()) ?? undefined) : undefined;

@@ -2,13 +2,13 @@ import { and, count, eq, gt, sql } from "drizzle-orm";
 import { AuditEvent, recordAuditEvent } from "./audit";
 import { toIso } from "./clock";
 import { hmacSha256 } from "./crypto";
-import { queryRows } from "./db/client";
+import { queryRows, toNumber } from "./db/client";
 import { auditEvents, users } from "./db/schema";
 import type { Deps, RequestMeta } from "./deps";
 import { uuidv7 } from "./ids";
 import { describeError } from "./log";
 import { checkPasswordPolicy, normalizePassword } from "./password";
-import { checkLimits, countFailure, resetCounter } from "./rate-limit";
+import { checkLimits, rateLimitIp, resetCounter } from "./rate-limit";
 import { fail, ok, type Result } from "./result";
 import { completeSignIn, insertAuditSql, insertSessionSql, newSession, type AuthSuccess, type PublicUser } from "./sessions";
 
@@ -44,7 +44,7 @@ export async function register(
   if (!policy.ok) return { ...fail("WEAK_PASSWORD"), weakReason: policy.reason };
 
   const limits = await checkLimits(deps, [
-    { key: `register:ip:${meta.ip}`, limit: deps.config.rateLimits.registerPerIp, by: 1 },
+    { key: `register:ip:${rateLimitIp(meta.ip)}`, limit: deps.config.rateLimits.registerPerIp, by: 1 },
   ]);
   if (limits.state === "limited") return fail("RATE_LIMITED", limits.retryAfterSeconds);
   // Per-IP limits fail open when Redis is down (SECURITY 32).
@@ -96,11 +96,23 @@ export async function login(deps: Deps, meta: RequestMeta, input: LoginInput): P
   const { loginPerIp, loginFailuresPerAccount } = deps.config.rateLimits;
   const accountKey = `login:account:${subject}`;
 
-  const limits = await checkLimits(deps, [
-    { key: `login:ip:${meta.ip}`, limit: loginPerIp, by: 1 },
-    { key: accountKey, limit: loginFailuresPerAccount, by: 0 },
+  // The account counter is taken before the password is checked, atomically, so concurrent or
+  // batched guesses each take a slot: at most `limit` verifications per window, however they
+  // arrive. A success gives the run back (the counter is cleared); a failure keeps its slot.
+  // The limit check (Redis) and the user look-up (a read) go out together: one wait, not two.
+  const [limits, user] = await Promise.all([
+    checkLimits(deps, [
+      { key: `login:ip:${rateLimitIp(meta.ip)}`, limit: loginPerIp, by: 1 },
+      { key: accountKey, limit: loginFailuresPerAccount, by: 1 },
+    ]),
+    findUserByEmail(deps, canonical),
   ]);
   if (limits.state === "limited") {
+    // Record the moment an account locks (once per window), not every refused attempt.
+    if (limits.counts[1] === loginFailuresPerAccount.limit + 1) {
+      await recordAuditEvent(deps, meta, AuditEvent.loginRateLimited, { userId: user?.publicUser.id ?? null, subject });
+      deps.log.warn("login.account_locked", { requestId: meta.requestId, subject });
+    }
     return fail("RATE_LIMITED", limits.retryAfterSeconds);
   }
   if (limits.state === "unavailable") {
@@ -108,57 +120,63 @@ export async function login(deps: Deps, meta: RequestMeta, input: LoginInput): P
     if (failures >= loginFailuresPerAccount.limit) return fail("RATE_LIMITED", loginFailuresPerAccount.windowSeconds);
   }
 
-  const [user] = await deps.db
-    .select({
-      id: users.id,
-      email: users.email,
-      name: users.name,
-      passwordHash: users.passwordHash,
-      emailVerifiedAt: users.emailVerifiedAt,
-      createdAt: users.createdAt,
-      disabledAt: users.disabledAt,
-    })
-    .from(users)
-    .where(eq(users.emailCanonical, canonical))
-    .limit(1);
   const password = normalizePassword(input.password);
-  const valid = user ? await deps.hasher.verify(user.passwordHash, password) : (await deps.hasher.burn(password), false);
+  const session = user ? newSession(deps, meta, user.publicUser.id) : null;
+  // argon2 runs on the thread pool; the access token is signed meanwhile and released only after
+  // the password checked out and the session row committed.
+  const [valid, signedIn] = user
+    ? await Promise.all([
+        deps.hasher.verify(user.passwordHash, password),
+        completeSignIn(deps, user.publicUser, session!.token, session!.absoluteExpiresAt),
+      ])
+    : [(await deps.hasher.burn(password), false), null];
 
-  if (!user || !valid || user.disabledAt) {
-    await Promise.all([
-      countFailure(deps, accountKey, loginFailuresPerAccount),
-      recordAuditEvent(deps, meta, AuditEvent.loginFailed, { userId: user?.id ?? null, subject }),
-    ]);
+  if (!user || !valid || user.disabled || !signedIn || !session) {
+    await recordAuditEvent(deps, meta, AuditEvent.loginFailed, { userId: user?.publicUser.id ?? null, subject });
     return fail("INVALID_CREDENTIALS");
   }
 
-  const session = newSession(deps, meta, user.id);
   await queryRows(
     deps.db,
     sql`WITH s AS (
       ${insertSessionSql(session.row)}
       RETURNING id
     )
-    ${insertAuditSql(deps, meta, AuditEvent.loginSucceeded, { userId: sql`${user.id}::uuid`, sessionId: sql`s.id`, subject, from: sql`FROM s` })}`,
+    ${insertAuditSql(deps, meta, AuditEvent.loginSucceeded, { userId: sql`${user.publicUser.id}::uuid`, sessionId: sql`s.id`, subject, from: sql`FROM s` })}`,
   );
   // A success ends the run of failures, in Redis and (by its audit event) in the Postgres fallback.
-  if (limits.state === "ok" && limits.counts[1]! > 0) await resetCounter(deps, accountKey);
-  if (deps.hasher.needsRehash(user.passwordHash)) await upgradeHash(deps, user.id, password);
+  if (limits.state === "ok") await resetCounter(deps, accountKey);
+  if (deps.hasher.needsRehash(user.passwordHash)) await upgradeHash(deps, user.publicUser.id, password);
+  return ok(signedIn);
+}
 
-  return ok(
-    await completeSignIn(
-      deps,
-      {
-        id: user.id,
-        email: user.email,
-        emailVerified: user.emailVerifiedAt !== null,
-        name: user.name,
-        createdAt: user.createdAt.toISOString(),
-      },
-      session.token,
-      session.absoluteExpiresAt,
-    ),
+interface UserRow {
+  id: string;
+  email: string;
+  name: string | null;
+  password_hash: string;
+  email_verified: boolean;
+  created_ms: number | string;
+  disabled: boolean;
+}
+
+/** The sign-in view of a user, by canonical email: one prepared statement. */
+async function findUserByEmail(deps: Deps, canonical: string) {
+  const [row] = await queryRows<UserRow>(
+    deps.db,
+    sql`SELECT id, email, name, password_hash, email_verified_at IS NOT NULL AS email_verified,
+        (extract(epoch FROM created_at) * 1000)::float8 AS created_ms, disabled_at IS NOT NULL AS disabled
+      FROM users WHERE email_canonical = ${canonical}::text LIMIT 1`,
   );
+  if (!row) return null;
+  const publicUser: PublicUser = {
+    id: row.id,
+    email: row.email,
+    emailVerified: row.email_verified,
+    name: row.name,
+    createdAt: toIso(toNumber(row.created_ms)),
+  };
+  return { publicUser, passwordHash: row.password_hash, disabled: row.disabled };
 }
 
 /** Re-hashes with the current parameters after a successful sign-in (SECURITY 3). Best effort. */

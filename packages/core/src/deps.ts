@@ -1,3 +1,4 @@
+import { accessTokenOptions, createAccessTokenVerifier, type AccessTokenVerifier } from "./access-token";
 import type { Clock } from "./clock";
 import { systemClock } from "./clock";
 import { AuthConfigSchema, type AuthConfig, type AuthConfigInput } from "./config";
@@ -14,6 +15,8 @@ export interface Deps {
   db: Db;
   store: EphemeralStore;
   keys: KeySet;
+  /** Verifies access tokens (with a per-instance cache of verified tokens). */
+  accessTokens: AccessTokenVerifier;
   hasher: PasswordHasher;
   /** Server-held key for refresh-token derivation and pseudonymous identifiers (≥ 32 bytes). */
   hmacKey: Buffer;
@@ -55,6 +58,7 @@ export async function createDeps(input: DepsInput): Promise<Deps> {
   const base = { config, db: input.db, store: input.store, keys, hmacKey, clock, log };
   return {
     ...base,
+    accessTokens: createAccessTokenVerifier(keys, accessTokenOptions(config)),
     hasher: input.hasher ?? createArgon2Hasher(config.argon2),
     revocations: createRevocationList(base),
   };

@@ -12,7 +12,7 @@ export interface LimitCheck {
 export type LimitOutcome =
   /** Counts after this call, in the order of the checks. */
   | { state: "ok"; counts: number[] }
-  | { state: "limited"; retryAfterSeconds: number }
+  | { state: "limited"; retryAfterSeconds: number; counts: number[] }
   /** The store did not answer: the caller applies its own failure policy. */
   | { state: "unavailable" };
 
@@ -37,12 +37,10 @@ export async function checkLimits(deps: Deps, checks: readonly LimitCheck[]): Pr
     const tripped = check.by > 0 ? count > check.limit.limit : count >= check.limit.limit;
     if (tripped) retryAfterMs = Math.max(retryAfterMs, resetInMs);
   });
-  return retryAfterMs < 0 ? { state: "ok", counts: states.map((s) => s.count) } : { state: "limited", retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)) };
-}
-
-/** Adds one to a counter after the fact (a failed sign-in). Best effort: Postgres keeps the record. */
-export async function countFailure(deps: Deps, key: string, limit: RateLimit): Promise<void> {
-  await bestEffort(deps.store.increment([{ key: `rl:${key}`, by: 1, windowMs: limit.windowSeconds * 1000 }]));
+  const counts = states.map((s) => s.count);
+  return retryAfterMs < 0
+    ? { state: "ok", counts }
+    : { state: "limited", retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)), counts };
 }
 
 /** Clears a counter (failures, after a successful sign-in). Best effort. */
@@ -56,4 +54,17 @@ async function bestEffort(operation: Promise<unknown>): Promise<void> {
   } catch (error) {
     if (!(error instanceof ServiceUnavailableError)) throw error;
   }
+}
+
+/**
+ * The address a per-IP limit counts: IPv4 as it is, IPv6 by its /64 (one customer's network;
+ * a single host can rotate through 2^64 addresses of its own prefix).
+ */
+export function rateLimitIp(ip: string): string {
+  if (!ip.includes(":")) return ip;
+  const [head = "", tail = ""] = ip.toLowerCase().split("::");
+  const left = head ? head.split(":") : [];
+  const right = tail ? tail.split(":") : [];
+  const groups = ip.includes("::") ? [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right] : left;
+  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, "")).join(":")}::/64`;
 }

@@ -27,7 +27,7 @@ const LOCK_KEY = "rv:lock";
 const LOCK_TTL_MS = 10_000;
 const entryKey = (sessionId: string) => `rv:s:${sessionId}`;
 
-export function createRevocationList(deps: Omit<Deps, "revocations" | "hasher">): RevocationList {
+export function createRevocationList(deps: Pick<Deps, "store" | "db" | "clock" | "log" | "config">): RevocationList {
   const { store, db, clock, log, config } = deps;
   // Longest time a token issued before the revocation can still pass verification.
   const retentionMs = (config.accessTokenTtlSeconds + config.clockToleranceSeconds) * 1000 + 5_000;
@@ -73,6 +73,16 @@ export function createRevocationList(deps: Omit<Deps, "revocations" | "hasher">)
     }
   };
 
+  // Revocations this instance could not publish: it refuses them itself until they are in Redis.
+  const unpublished = new Map<string, number>();
+  const locallyRevoked = (sessionId: string) => {
+    const until = unpublished.get(sessionId);
+    if (until === undefined) return false;
+    if (until > clock.now()) return true;
+    unpublished.delete(sessionId);
+    return false;
+  };
+
   return {
     async publish(sessionIds) {
       if (sessionIds.length === 0) return;
@@ -80,9 +90,15 @@ export function createRevocationList(deps: Omit<Deps, "revocations" | "hasher">)
         await store.setMany(sessionIds.map((id) => ({ key: entryKey(id), value: "1", ttlMs: retentionMs })));
       } catch (error) {
         log.warn("revocation.publish_failed", { sessions: sessionIds.length, ...describeError(error) });
+        for (const id of sessionIds) unpublished.set(id, clock.now() + retentionMs);
+        // The list is no longer complete: drop the marker so every instance asks Postgres and one
+        // rebuilds. DEL still works when SET does not (Redis out of memory); when Redis is
+        // unreachable, readers fall back to Postgres anyway.
+        await store.delete([READY_KEY]).catch(() => {});
       }
     },
     async isRevoked(sessionId) {
+      if (locallyRevoked(sessionId)) return true;
       let values: (string | null)[];
       try {
         values = await store.getMany([entryKey(sessionId), READY_KEY]);

@@ -1,5 +1,5 @@
 import { and, desc, eq, gt, isNull, sql, type SQL } from "drizzle-orm";
-import { signAccessToken } from "./access-token";
+import { accessTokenOptions, signAccessToken } from "./access-token";
 import { AuditEvent, type AuditEventType } from "./audit";
 import { toIso } from "./clock";
 import { bytesEqual } from "./crypto";
@@ -7,7 +7,7 @@ import { queryRows, toNumber } from "./db/client";
 import { sessions, users } from "./db/schema";
 import type { Deps, RequestMeta } from "./deps";
 import { uuidv7 } from "./ids";
-import { checkLimits } from "./rate-limit";
+import { checkLimits, rateLimitIp } from "./rate-limit";
 import {
   decodeRefreshToken,
   deriveChild,
@@ -104,7 +104,7 @@ export async function completeSignIn(
   const now = deps.clock.now();
   const access = await signAccessToken(
     deps.keys,
-    tokenOptions(deps),
+    accessTokenOptions(deps.config),
     { userId: user.id, sessionId: token.sessionId, email: user.email, emailVerified: user.emailVerified },
     now,
   );
@@ -113,17 +113,10 @@ export async function completeSignIn(
     session: { id: token.sessionId, expiresAt: toIso(refreshTokenExpiresAtMs) },
     accessToken: access.token,
     accessTokenExpiresAt: toIso(access.expiresAt),
-    refreshToken: encodeRefreshToken(token),
+    refreshToken: encodeRefreshToken(deps.hmacKey, token),
     refreshTokenExpiresAtMs,
   };
 }
-
-export const tokenOptions = (deps: Deps) => ({
-  issuer: deps.config.issuer,
-  audience: deps.config.audience,
-  ttlSeconds: deps.config.accessTokenTtlSeconds,
-  clockToleranceSeconds: deps.config.clockToleranceSeconds,
-});
 
 interface RotatedRow {
   id: string;
@@ -152,11 +145,11 @@ export async function rotateRefreshToken(
   meta: RequestMeta,
   presentedText: string,
 ): Promise<Result<AuthSuccess, RefreshError>> {
-  const presented = decodeRefreshToken(presentedText);
+  const presented = decodeRefreshToken(deps.hmacKey, presentedText);
   if (!presented) return fail("INVALID_REFRESH_TOKEN");
   const { rateLimits } = deps.config;
   const limits = await checkLimits(deps, [
-    { key: `refresh:ip:${meta.ip}`, limit: rateLimits.refreshPerIp, by: 1 },
+    { key: `refresh:ip:${rateLimitIp(meta.ip)}`, limit: rateLimits.refreshPerIp, by: 1 },
     { key: `refresh:session:${presented.sessionId}`, limit: rateLimits.refreshPerSession, by: 1 },
   ]);
   if (limits.state === "limited") return fail("RATE_LIMITED", limits.retryAfterSeconds);
@@ -286,7 +279,9 @@ export async function revokeSessions(
   meta: RequestMeta,
   options: {
     userId: string;
+    /** Which sessions: these ids, every one, or every one except `keep`. */
     sessionIds: readonly string[] | "all";
+    keep?: string;
     reason: string;
     audit: AuditEventType;
     details?: Record<string, unknown>;
@@ -307,6 +302,7 @@ export async function revokeSessions(
     sql`WITH revoked AS (
       UPDATE sessions AS s SET revoked_at = ${toIso(now)}::timestamptz, revoked_reason = ${options.reason}::text
        WHERE s.user_id = ${options.userId}::uuid AND s.revoked_at IS NULL AND ${idFilter}
+         AND s.id <> ${options.keep ?? "00000000-0000-0000-0000-000000000000"}::uuid
       RETURNING s.id, s.user_id
     ), audit AS (
       INSERT INTO audit_events (id, type, user_id, session_id, ip, user_agent, request_id, created_at, details)
@@ -374,7 +370,7 @@ export async function findSessionByRefreshToken(
   deps: Deps,
   text: string,
 ): Promise<{ sessionId: string; userId: string } | null> {
-  const presented = decodeRefreshToken(text);
+  const presented = decodeRefreshToken(deps.hmacKey, text);
   if (!presented) return null;
   const [row] = await deps.db
     .select({ userId: sessions.userId, refreshHash: sessions.refreshHash, generation: sessions.refreshGeneration })

@@ -16,7 +16,30 @@ export type ApiHandler = (
 
 const TRPC_PREFIX = "/trpc/";
 const MAX_USER_AGENT = 512;
-const ALLOWED_REQUEST_HEADERS = ["content-type", "authorization", "trpc-accept", "x-trpc-source", TRANSPORT_HEADER];
+const ALLOWED_REQUEST_HEADERS = ["content-type", "authorization", "x-trpc-source", TRANSPORT_HEADER];
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/**
+ * Headers as tRPC may see them: names that are valid tokens, values within Latin-1 (anything else
+ * would make `Headers` throw), and never `trpc-accept`: streamed answers send their headers before
+ * the procedure has run, which would drop the refresh cookie and Retry-After.
+ */
+function sanitiseHeaders(headers: APIGatewayProxyEventV2["headers"]): Record<string, string> {
+  const clean: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (value === undefined || !HEADER_NAME.test(name) || name.toLowerCase() === "trpc-accept") continue;
+    clean[name.toLowerCase()] = value.replace(/[^\t\x20-\x7e\x80-\xff]/g, "?");
+  }
+  return clean;
+}
+
+/** Decoded size of the body, without reading it: base64 is 3 bytes per 4 characters, less padding. */
+function bodyBytes(event: APIGatewayProxyEventV2): number {
+  if (!event.body) return 0;
+  if (!event.isBase64Encoded) return Buffer.byteLength(event.body);
+  const padding = event.body.endsWith("==") ? 2 : event.body.endsWith("=") ? 1 : 0;
+  return Math.floor((event.body.length * 3) / 4) - padding;
+}
 
 /**
  * The whole HTTP surface as one function of an API Gateway v2 event: CORS, the public key routes,
@@ -138,12 +161,7 @@ export function createApiHandler(deps: Deps, http: HttpConfig): ApiHandler {
     if (origin.value !== null && !origin.allowed) {
       return trpcStyleError(403, "FORBIDDEN", "Origin not allowed");
     }
-    const bodyBytes = event.body
-      ? event.isBase64Encoded
-        ? Math.floor((event.body.length * 3) / 4)
-        : Buffer.byteLength(event.body)
-      : 0;
-    if (bodyBytes > http.maxBodyBytes) return trpcStyleError(413, "PAYLOAD_TOO_LARGE", "Request body too large");
+    if (bodyBytes(event) > http.maxBodyBytes) return trpcStyleError(413, "PAYLOAD_TOO_LARGE", "Request body too large");
     if (method === "POST") {
       const contentType = event.headers?.["content-type"]?.split(";")[0]?.trim().toLowerCase();
       if (contentType !== "application/json") {
@@ -153,18 +171,15 @@ export function createApiHandler(deps: Deps, http: HttpConfig): ApiHandler {
       return trpcStyleError(405, "METHOD_NOT_SUPPORTED", "Method not supported");
     }
 
-    let procedurePath: string;
-    try {
-      procedurePath = decodeURIComponent(path.slice(TRPC_PREFIX.length));
-    } catch {
-      return trpcStyleError(400, "BAD_REQUEST", "Malformed path");
-    }
     // Normalise: whatever route API Gateway matched ($default or /trpc/{proxy+}), the adapter
-    // reads the procedure path from the proxy parameter.
+    // reads the procedure path (still URL-encoded: tRPC decodes it once) from the proxy parameter.
+    // A GET carries no body.
     const normalised: APIGatewayProxyEventV2 = {
       ...event,
+      headers: sanitiseHeaders(event.headers),
       routeKey: "ANY /trpc/{proxy+}",
-      pathParameters: { ...event.pathParameters, proxy: procedurePath },
+      pathParameters: { ...event.pathParameters, proxy: path.slice(TRPC_PREFIX.length) },
+      ...(method === "GET" ? { body: undefined, isBase64Encoded: false } : {}),
     };
     const result = await trpc(normalised, context ?? ({} as LambdaContext));
     return { ...result, headers: { ...result.headers, "cache-control": "no-store", pragma: "no-cache" } };

@@ -1,10 +1,12 @@
 import { authRouter } from "./routers/auth";
 import { sessionRouter } from "./routers/session";
+import { systemRouter } from "./routers/system";
 import { router } from "./trpc";
 
 export const appRouter = router({
   auth: authRouter,
   session: sessionRouter,
+  system: systemRouter,
 });
 
 /** The API's type: what `@authlith/client` imports (type-only) to be typed end to end. */

@@ -1,7 +1,5 @@
 import {
   isServiceUnavailable,
-  verifyAccessToken,
-  tokenOptions,
   type AccessTokenClaims,
   type Deps,
   type RequestMeta,
@@ -133,7 +131,7 @@ export type AuthFailureReason = "MISSING_TOKEN" | "INVALID_TOKEN" | "TOKEN_EXPIR
 export async function authenticate(ctx: Context): Promise<{ ok: true; claims: AccessTokenClaims } | { ok: false; reason: AuthFailureReason }> {
   const token = bearerToken(ctx.headers);
   if (!token) return { ok: false, reason: "MISSING_TOKEN" };
-  const verified = await verifyAccessToken(ctx.deps.keys, tokenOptions(ctx.deps), token, ctx.deps.clock.now());
+  const verified = await ctx.deps.accessTokens.verify(token, ctx.deps.clock.now());
   if (!verified.ok) return { ok: false, reason: verified.code };
   if (await ctx.deps.revocations.isRevoked(verified.value.sessionId)) return { ok: false, reason: "SESSION_REVOKED" };
   return { ok: true, claims: verified.value };

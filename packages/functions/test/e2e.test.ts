@@ -139,7 +139,7 @@ describe("end to end: the dev server over HTTP with the real @trpc/client", () =
     });
     const email = uniqueEmail("raw");
     const signedUp = await trpc.auth.register.mutate({ email, password: PASSWORD });
-    expect(signedUp.refreshToken).toMatch(/^[A-Za-z0-9_-]{70}$/);
+    expect(signedUp.refreshToken).toMatch(/^[A-Za-z0-9_-]{91}$/);
     const error = await trpc.auth.login.mutate({ email, password: "wrong wrong" }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TRPCClientError);
     expect((error as TRPCClientError<AppRouter>).data?.code).toBe("UNAUTHORIZED");

@@ -2,8 +2,11 @@ import { auditEvents, sessions } from "@authlith/core/db/schema";
 import { createRedisStore } from "@authlith/core";
 import { and, eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { hasRealServices, pgliteBackend, realBackend, type Backend } from "../../core/test/support";
-import { bearer, data, errorOf, PASSWORD, startTestApp, tokenTransport, uniqueEmail, type TestApp } from "./support/app";
+import { backends, hasRealServices, pgliteBackend, realBackend, type Backend } from "../../core/test/support";
+import { ServiceUnavailableError } from "@authlith/core";
+import { parseEnvConfig } from "../src/config";
+import { createRuntime, type Runtime } from "../src/runtime";
+import { bearer, data, errorOf, PASSWORD, startTestApp, TestClient, tokenTransport, uniqueEmail, type TestApp } from "./support/app";
 
 /** PGlite for the records, and a Redis that is not there (nothing listens on port 1). */
 const unreachableRedis: Backend = {
@@ -66,6 +69,53 @@ describe("when Redis does not answer", () => {
     const ghost = uniqueEmail("ghostpg");
     for (let i = 0; i < limit; i++) await c.mutate("auth.login", { email: ghost, password: "wrong password!" });
     expect((await c.mutate("auth.login", { email: ghost, password: PASSWORD })).status).toBe(429);
+  });
+});
+
+describe.each(backends)("when Redis takes reads but refuses writes ($name)", (backend) => {
+  // Redis out of memory (noeviction) refuses SET but still answers GET and DEL: the case where a
+  // revocation could silently fail to reach the list while readers keep trusting it.
+  const refusingWrites: Backend = {
+    ...backend,
+    async setup(options) {
+      const base = await backend.setup(options);
+      let refuse = false;
+      const store = {
+        ...base.store,
+        setMany: async (entries: Parameters<typeof base.store.setMany>[0]) => {
+          if (refuse) throw new ServiceUnavailableError("redis");
+          return base.store.setMany(entries);
+        },
+      };
+      return { ...base, store, refuseWrites: (on: boolean) => void (refuse = on) } as typeof base;
+    },
+  };
+  let first: TestApp;
+  let second: Runtime;
+  beforeAll(async () => {
+    first = await startTestApp(refusingWrites);
+    // A second "Lambda instance" on the same Postgres and Redis.
+    second = await createRuntime(parseEnvConfig(first.env), { db: first.backend.db, store: first.backend.store, clock: first.clock });
+  });
+  afterAll(async () => {
+    await second?.close();
+    await first?.close();
+  });
+
+  it("a revocation that could not be written still takes effect at once, on every instance", async () => {
+    const c = first.client({ origin: null });
+    const victim = data(await c.mutate("auth.register", { email: uniqueEmail(), password: PASSWORD }, tokenTransport));
+    const other = new TestClient(second.handle, { origin: null });
+    expect((await other.query("auth.me", undefined, bearer(victim.accessToken))).status).toBe(200);
+    (first.backend as unknown as { refuseWrites(on: boolean): void }).refuseWrites(true);
+    try {
+      data(await c.mutate("auth.logout", undefined, bearer(victim.accessToken)));
+      expect(first.logs.some((line) => line.event === "revocation.publish_failed")).toBe(true);
+      expect(errorOf(await c.query("auth.me", undefined, bearer(victim.accessToken))).reason).toBe("SESSION_REVOKED");
+      expect(errorOf(await other.query("auth.me", undefined, bearer(victim.accessToken))).reason).toBe("SESSION_REVOKED");
+    } finally {
+      (first.backend as unknown as { refuseWrites(on: boolean): void }).refuseWrites(false);
+    }
   });
 });
 

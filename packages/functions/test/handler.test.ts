@@ -182,6 +182,42 @@ describe("request hygiene", () => {
     expect(({} as Record<string, unknown>).admin).toBeUndefined();
   });
 
+  it("ignores a body on GET and odd header values instead of failing", async () => {
+    const { accessToken } = data(await app.client().mutate("auth.register", { email: uniqueEmail(), password: PASSWORD }));
+    const withBody = await app.client().request({ path: "/trpc/auth.me", headers: bearer(accessToken), body: "{}" });
+    expect(withBody.status).toBe(200);
+    const euro = await app.client({ userAgent: "Mozilla € ☃" }).request({ path: "/trpc/auth.me", headers: bearer(accessToken) });
+    expect(euro.status).toBe(200);
+    const badName = await app.client().request({ path: "/trpc/system.ping", headers: { "bad header": "x" } });
+    expect(badName.status).toBe(200);
+  });
+
+  it("never streams (streamed answers would lose the cookie and Retry-After)", async () => {
+    const c = app.client();
+    const reply = await c.mutate("auth.register", { email: uniqueEmail(), password: PASSWORD }, { "trpc-accept": "application/jsonl" });
+    expect(reply.status).toBe(200);
+    expect(reply.cookies[0]).toMatch(new RegExp(`^${COOKIE_NAME}=`));
+    expect(reply.headers["content-type"]).toContain("application/json");
+  });
+
+  it("measures base64 bodies by their decoded size", async () => {
+    const exact = JSON.stringify({ email: uniqueEmail(), password: "x" });
+    const padded = exact + " ".repeat(16 * 1024 - Buffer.byteLength(exact));
+    const encoded = await app.client().request({
+      method: "POST",
+      path: "/trpc/auth.login",
+      headers: { "content-type": "application/json" },
+      body: padded,
+      base64: true,
+    });
+    expect(encoded.status).not.toBe(413);
+  });
+
+  it("decodes the procedure path once", async () => {
+    expect((await app.client().mutate("auth%252Elogin", { email: uniqueEmail(), password: PASSWORD })).status).toBe(404);
+    expect((await app.client().mutate("auth%2Elogin", { email: uniqueEmail(), password: PASSWORD })).status).toBe(401);
+  });
+
   it("tags every response with the request id and nosniff", async () => {
     const c = app.client();
     const event = c.event({ path: "/health" });

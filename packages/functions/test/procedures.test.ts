@@ -54,7 +54,7 @@ describe.each(backends)("procedures on $name", (backend) => {
       const result = data(reply);
       expect(result.user).toMatchObject({ email, name: "Ada", emailVerified: false });
       expect(result.tokenType).toBe("Bearer");
-      expect(result.refreshToken).toMatch(/^[A-Za-z0-9_-]{70}$/);
+      expect(result.refreshToken).toMatch(/^[A-Za-z0-9_-]{91}$/);
       expect(reply.cookies).toEqual([]);
       expect(reply.headers["cache-control"]).toBe("no-store");
 
@@ -72,7 +72,7 @@ describe.each(backends)("procedures on $name", (backend) => {
       expect(result.refreshToken).toBeUndefined();
       expect(reply.cookies).toHaveLength(1);
       const cookie = reply.cookies[0]!;
-      expect(cookie).toMatch(new RegExp(`^${COOKIE_NAME}=[A-Za-z0-9_-]{70};`));
+      expect(cookie).toMatch(new RegExp(`^${COOKIE_NAME}=[A-Za-z0-9_-]{91};`));
       expect(cookie).toContain("HttpOnly");
       expect(cookie).toContain("Secure");
       expect(cookie).toContain("SameSite=Lax");
@@ -197,6 +197,35 @@ describe.each(backends)("procedures on $name", (backend) => {
       expect((await client().mutate("auth.login", { email: other.email, password: PASSWORD })).status).toBe(200);
     });
 
+    it("takes the lockout slot before verifying, so concurrent and batched guesses cannot exceed it", async () => {
+      const { email } = await registerUser();
+      const { limit } = app.runtime.deps.config.rateLimits.loginFailuresPerAccount;
+      const guesses = await Promise.all(
+        Array.from({ length: limit * 3 }, (_, i) =>
+          client().mutate("auth.login", { email, password: i === limit * 2 ? PASSWORD : `wrong password ${i}` }),
+        ),
+      );
+      const statuses = guesses.map((reply) => reply.status);
+      // Exactly `limit` attempts reached the password check; every other one was refused unseen.
+      expect(statuses.filter((s) => s === 401 || s === 200)).toHaveLength(limit);
+      expect(statuses.filter((s) => s === 429)).toHaveLength(limit * 2);
+      const batch = await client().request({
+        method: "POST",
+        path: `/trpc/${Array.from({ length: 10 }, () => "auth.login").join(",")}`,
+        query: "batch=1",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(Object.fromEntries(Array.from({ length: 10 }, (_, i) => [i, { email, password: PASSWORD }]))),
+      });
+      expect(batch.body.map((r: any) => r.error?.data?.httpStatus)).toEqual(Array(10).fill(429));
+    });
+
+    it("records the moment an account locks, once", async () => {
+      const { email, user } = await registerUser();
+      const { limit } = app.runtime.deps.config.rateLimits.loginFailuresPerAccount;
+      for (let i = 0; i < limit + 3; i++) await client().mutate("auth.login", { email, password: "wrong password!" });
+      expect((await auditTypes(user.id)).filter((t) => t === "login.rate_limited")).toHaveLength(1);
+    });
+
     it("resets the failure count after a successful sign-in", async () => {
       const { email } = await registerUser();
       const { limit } = app.runtime.deps.config.rateLimits.loginFailuresPerAccount;
@@ -298,8 +327,20 @@ describe.each(backends)("procedures on $name", (backend) => {
       expect(data(await client({ origin: null }).mutate("auth.refresh", { refreshToken })).session.id).toBe(session.id);
     });
 
+    it("refuses forged tokens before counting them against the session they name", async () => {
+      const { refreshToken } = await registerUser();
+      const { limit } = app.runtime.deps.config.rateLimits.refreshPerSession;
+      const bytes = Buffer.from(refreshToken, "base64url");
+      for (let i = 0; i < limit + 5; i++) {
+        const forged = Buffer.from(bytes);
+        forged.writeUInt32BE(0xffffffff - i, 16); // any generation, even one no integer column holds
+        expect((await client({ origin: null }).mutate("auth.refresh", { refreshToken: forged.toString("base64url") })).status).toBe(401);
+      }
+      expect((await client({ origin: null }).mutate("auth.refresh", { refreshToken })).status).toBe(200);
+    });
+
     it("rejects malformed and missing tokens with 401", async () => {
-      for (const refreshToken of ["", "x", "A".repeat(70), "!".repeat(70), "A".repeat(300)]) {
+      for (const refreshToken of ["", "x", "A".repeat(91), "!".repeat(91), "A".repeat(300)]) {
         const reply = await client({ origin: null }).mutate("auth.refresh", { refreshToken });
         expect([400, 401], refreshToken).toContain(reply.status);
       }
@@ -425,6 +466,17 @@ describe.each(backends)("procedures on $name", (backend) => {
       expect(data(await client().query("auth.me", undefined, bearer(victim.accessToken))).user.id).toBe(victim.user.id);
     });
 
+    it("logout with a cookie but no allowed Origin clears the cookie and ends nothing (no CSRF logout)", async () => {
+      const c = client();
+      const signedIn = data(await c.mutate("auth.register", { email: uniqueEmail(), password: PASSWORD }));
+      const noOrigin = client({ origin: null });
+      noOrigin.jar.set(COOKIE_NAME, c.jar.get(COOKIE_NAME)!);
+      const reply = await noOrigin.mutate("auth.logout");
+      expect(data(reply)).toEqual({ success: true });
+      expect(reply.cookies[0]).toContain("Max-Age=0");
+      expect((await c.query("auth.me", undefined, bearer(signedIn.accessToken))).status).toBe(200);
+    });
+
     it("logout without any credential still succeeds and clears the cookie", async () => {
       const reply = await client().mutate("auth.logout");
       expect(data(reply)).toEqual({ success: true });
@@ -483,6 +535,18 @@ describe.each(backends)("procedures on $name", (backend) => {
       const unknown = await client().mutate("session.revoke", { sessionId: "01900000-0000-7000-8000-000000000000" }, bearer(attacker.accessToken));
       expect(JSON.stringify(unknown.body)).toBe(JSON.stringify(reply.body).replace(victim.session.id, "01900000-0000-7000-8000-000000000000"));
       expect((await client().query("auth.me", undefined, bearer(victim.accessToken))).status).toBe(200);
+    });
+
+    it("revokeOthers signs out every other device and keeps this one", async () => {
+      const { email, accessToken, session } = await registerUser();
+      const others = [
+        data(await client().mutate("auth.login", { email, password: PASSWORD }, tokenTransport)),
+        data(await client().mutate("auth.login", { email, password: PASSWORD }, tokenTransport)),
+      ];
+      expect(data(await client().mutate("session.revokeOthers", undefined, bearer(accessToken)))).toEqual({ success: true, revokedSessions: 2 });
+      for (const other of others) expect((await client().query("auth.me", undefined, bearer(other.accessToken))).status).toBe(401);
+      const list = data(await client().query("session.list", undefined, bearer(accessToken))).sessions;
+      expect(list.map((s: any) => s.id)).toEqual([session.id]);
     });
 
     it("revoking the current session clears the cookie", async () => {

@@ -86,7 +86,12 @@ export const authRouter = router({
     if (auth.ok) {
       target = { sessionId: auth.claims.sessionId, userId: auth.claims.userId };
     } else {
-      const presented = presentedRefreshToken(ctx, input?.refreshToken);
+      // A cookie sent without an allowed Origin is not used to end a session (CSRF), only cleared.
+      const presented = input?.refreshToken
+        ? presentedRefreshToken(ctx, input.refreshToken)
+        : ctx.origin.allowed
+          ? presentedRefreshToken(ctx, undefined)
+          : null;
       if (presented) target = await findSessionByRefreshToken(ctx.deps, presented.token);
     }
     if (target) {

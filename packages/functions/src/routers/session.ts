@@ -9,6 +9,18 @@ export const sessionRouter = router({
     sessions: await listSessions(ctx.deps, ctx.auth.userId, ctx.auth.sessionId),
   })),
 
+  /** Ends every session of the user except this one ("sign out everywhere else"). */
+  revokeOthers: authedProcedure.mutation(async ({ ctx }) => {
+    const revoked = await revokeSessions(ctx.deps, ctx.meta, {
+      userId: ctx.auth.userId,
+      sessionIds: "all",
+      keep: ctx.auth.sessionId,
+      reason: "revoked_by_user",
+      audit: AuditEvent.revoked,
+    });
+    return { success: true as const, revokedSessions: revoked.length };
+  }),
+
   /** Ends one of the user's sessions; its access tokens stop working on their next request. */
   revoke: authedProcedure.input(sessionIdInput).mutation(async ({ ctx, input }) => {
     const revoked = await revokeSessions(ctx.deps, ctx.meta, {

@@ -14,6 +14,8 @@ export interface TestApp {
   runtime: Runtime;
   backend: BackendInstance;
   clock: ManualClock;
+  /** The environment the service was configured from (for a second instance of it). */
+  env: Env;
   /** Every log line the service wrote, as parsed JSON. */
   logs: Record<string, unknown>[];
   client(options?: ClientOptions): TestClient;
@@ -24,13 +26,14 @@ export interface TestApp {
 export async function startTestApp(backend: Backend, env: Env = {}): Promise<TestApp> {
   const clock = manualClock();
   const instance = await backend.setup({ clock });
-  const config = parseEnvConfig({
+  const fullEnv: Env = {
     AUTHLITH_ISSUER: ISSUER,
     AUTHLITH_ALLOWED_ORIGINS: APP_ORIGIN,
     AUTHLITH_SIGNING_KEYS: JSON.stringify(await testSigningKeys()),
     AUTHLITH_HMAC_SECRET: testHmacSecret(),
     ...env,
-  });
+  };
+  const config = parseEnvConfig(fullEnv);
   const logs: Record<string, unknown>[] = [];
   const log = createLogger({ level: "debug", write: (line) => logs.push(JSON.parse(line) as Record<string, unknown>) });
   const runtime = await createRuntime(config, { db: instance.db, store: instance.store, clock, log });
@@ -38,6 +41,7 @@ export async function startTestApp(backend: Backend, env: Env = {}): Promise<Tes
     runtime,
     backend: instance,
     clock,
+    env: fullEnv,
     logs,
     client: (options) => new TestClient(runtime.handle, options),
     async close() {
