@@ -1,60 +1,177 @@
 /// <reference path="./.sst/platform/config.d.ts" />
+import {
+  API_FUNCTION,
+  HANDLERS,
+  JOB_FUNCTION,
+  LOCAL_POSTGRES,
+  LOCAL_REDIS,
+  NATIVE_PACKAGES,
+  isProductionStage,
+  readDeployConfig,
+  stageSettings,
+} from "./packages/infra/src/settings";
 
 /**
- * authlith on AWS: one Lambda behind an API Gateway HTTP API, RDS Postgres, ElastiCache Redis,
- * and the two secrets (signing key set, HMAC key). First version: the production hardening
- * (NAT per stage, RDS Proxy choice, migrations on deploy, purge job, resource-graph tests) is
- * tracked separately.
+ * authlith on AWS: one Lambda behind an API Gateway HTTP API, RDS Postgres and ElastiCache Redis
+ * in private subnets, the SigningKeys and HmacSecret secrets, a migrator invoked on every deploy
+ * and a scheduled purge. Stage-dependent choices live in packages/infra/src/settings.ts; the
+ * resource graph is asserted offline by `npm run test:infra`. README "Deploy" explains each choice.
  */
 export default $config({
   app(input) {
+    const production = isProductionStage(input?.stage);
     return {
       name: "authlith",
       home: "aws",
-      removal: input?.stage === "prod" ? "retain" : "remove",
-      protect: input?.stage === "prod",
+      // Production keeps RDS, its subnets and the VPC when the stage is removed, and refuses `sst remove`.
+      removal: production ? "retain" : "remove",
+      protect: production,
     };
   },
   async run() {
-    const isProd = $app.stage === "prod";
-    const vpc = new sst.aws.Vpc("Vpc", { bastion: true, nat: isProd ? "managed" : "ec2" });
+    const stage = $app.stage;
+    const settings = stageSettings(stage);
+    if ($dev && settings.production) {
+      // `sst dev` replaces RDS and ElastiCache with local servers: on production that would drop them.
+      throw new Error(`Refusing to run \`sst dev\` on the production stage "${stage}": use a personal stage.`);
+    }
+    const deploy = readDeployConfig(process.env, stage);
+    const { default: functionsPackage } = await import("./packages/functions/package.json");
+    const nativeInstall = Object.fromEntries(
+      NATIVE_PACKAGES.map((name) => {
+        const version = (functionsPackage.dependencies as Record<string, string | undefined>)[name];
+        if (!version) throw new Error(`packages/functions/package.json must list ${name} in dependencies`);
+        return [name, version];
+      }),
+    );
+
+    // Private subnets hold the database, Redis and the functions. The bastion lets `sst tunnel`
+    // (and `sst dev`) reach RDS and Redis from a laptop; with ec2 NAT it is the NAT instance itself.
+    const vpc = new sst.aws.Vpc("Vpc", { az: 2, nat: settings.nat, bastion: true });
 
     const database = new sst.aws.Postgres("Database", {
       vpc,
-      dev: { username: "postgres", password: "postgres", database: "authlith", host: "localhost", port: 5432 },
+      version: "17",
+      instance: settings.postgres.instance,
+      storage: "20 GB",
+      multiAz: settings.postgres.multiAz,
+      proxy: settings.postgres.proxy,
+      dev: { ...LOCAL_POSTGRES },
+      transform: {
+        instance: (args) => {
+          args.backupRetentionPeriod = settings.postgres.backupRetentionDays;
+          if (settings.production) {
+            args.deletionProtection = true;
+            args.skipFinalSnapshot = false;
+            args.finalSnapshotIdentifier = `${$app.name}-${stage}-final`;
+            args.copyTagsToSnapshot = true;
+          }
+        },
+      },
     });
+
+    // cluster: false, a primary endpoint for the plain ioredis client; ElastiCache requires TLS and
+    // an AUTH token, which the link carries (the handler connects with rediss://default:<token>@).
     const redis = new sst.aws.Redis("Redis", {
       vpc,
+      engine: "redis",
+      version: "7.1",
+      instance: settings.redis.instance,
       cluster: false,
-      dev: { host: "localhost", port: 6379 },
+      dev: { ...LOCAL_REDIS },
     });
+
     const signingKeys = new sst.Secret("SigningKeys");
     const hmacSecret = new sst.Secret("HmacSecret");
 
-    const api = new sst.aws.ApiGatewayV2("Api");
+    // CORS is the function's: it answers preflights and refuses unknown origins, with credentials
+    // for allowed ones. API Gateway's own CORS would replace those headers, so it is off.
+    const api = new sst.aws.ApiGatewayV2("Api", {
+      cors: false,
+      domain: deploy.domain
+        ? deploy.domain.certArn
+          ? { name: deploy.domain.name, dns: false, cert: deploy.domain.certArn }
+          : deploy.domain.name
+        : undefined,
+      accessLog: { retention: settings.logRetention },
+    });
+
+    // In `sst dev` the functions run on the laptop against the local servers: no VPC for them.
+    const functionVpc = $dev ? undefined : vpc;
+    const databasePrepare = settings.postgres.proxy ? "false" : "true";
+
+    let migration: aws.lambda.Invocation | undefined;
+    if (!$dev) {
+      const migrator = new sst.aws.Function("Migrator", {
+        handler: HANDLERS.migrate,
+        ...JOB_FUNCTION,
+        timeout: "5 minutes",
+        vpc,
+        link: [database],
+        copyFiles: [{ from: "drizzle", to: "drizzle" }],
+        nodejs: { minify: true },
+        logging: { retention: settings.logRetention },
+      });
+      // Every deploy runs the migrator inside the VPC; a failed migration fails the deploy before
+      // the new API code goes live (the Auth function depends on this invocation).
+      migration = new aws.lambda.Invocation("MigrateOnDeploy", {
+        functionName: migrator.name,
+        input: JSON.stringify({ source: "sst deploy" }),
+        triggers: { deployedAt: Date.now().toString() },
+      });
+    } else {
+      // `sst dev`: apply drizzle/ to the local Postgres when dev starts.
+      new sst.x.DevCommand("Migrations", {
+        dev: { title: "Migrations", autostart: true, command: "npm run db:migrate" },
+        environment: {
+          DATABASE_URL: $interpolate`postgres://${database.username}:${database.password}@${database.host}:${database.port}/${database.database}`,
+        },
+      });
+    }
+
     const auth = new sst.aws.Function("Auth", {
-      handler: "packages/functions/src/handler.handler",
-      runtime: "nodejs22.x",
-      architecture: "arm64",
-      memory: "1024 MB",
-      timeout: "10 seconds",
-      vpc,
+      handler: HANDLERS.api,
+      ...API_FUNCTION,
+      vpc: functionVpc,
       link: [database, redis, signingKeys, hmacSecret],
-      nodejs: { install: ["@node-rs/argon2"], minify: true },
+      nodejs: { install: nativeInstall, minify: true },
       environment: {
         AUTHLITH_ISSUER: api.url,
-        AUTHLITH_ALLOWED_ORIGINS: process.env.AUTHLITH_ALLOWED_ORIGINS ?? "",
-        REDIS_KEY_PREFIX: `authlith:${$app.stage}:`,
+        AUTHLITH_ALLOWED_ORIGINS: deploy.allowedOrigins.join(","),
+        AUTHLITH_SIGNING_ALG: deploy.signingAlg,
+        REDIS_KEY_PREFIX: `authlith:${stage}:`,
+        DATABASE_POOL_MAX: "2",
+        // RDS Proxy pins a client connection that creates named prepared statements.
+        DATABASE_PREPARE: databasePrepare,
+      },
+      logging: { retention: settings.logRetention },
+      transform: migration ? { function: (_args, opts) => void (opts.dependsOn = [migration]) } : undefined,
+    });
+
+    api.route("ANY /trpc/{proxy+}", auth.arn);
+    api.route("GET /.well-known/jwks.json", auth.arn);
+    api.route("GET /.well-known/openid-configuration", auth.arn);
+    api.route("GET /health", auth.arn);
+
+    new sst.aws.Cron("Purge", {
+      schedule: settings.purgeSchedule,
+      function: {
+        handler: HANDLERS.purge,
+        ...JOB_FUNCTION,
+        timeout: "1 minute",
+        vpc: functionVpc,
+        link: [database],
+        nodejs: { minify: true },
+        environment: { DATABASE_PREPARE: databasePrepare },
+        logging: { retention: settings.logRetention },
       },
     });
-    api.route("ANY /trpc/{proxy+}", auth.arn);
-    api.route("GET /.well-known/{proxy+}", auth.arn);
-    api.route("GET /health", auth.arn);
 
     return {
       api: api.url,
       issuer: api.url,
       jwks: $interpolate`${api.url}/.well-known/jwks.json`,
+      openidConfiguration: $interpolate`${api.url}/.well-known/openid-configuration`,
     };
   },
 });

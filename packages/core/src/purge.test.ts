@@ -87,7 +87,8 @@ describe.each(backends)("purgeExpired on $name", (backend) => {
     await audit(400 * DAY);
     await audit(366 * DAY);
 
-    const result = await purgeExpired({ db: instance.db.db, clock });
+    // Options left undefined (as the purge Lambda passes them when unset) mean the defaults.
+    const result = await purgeExpired({ db: instance.db.db, clock }, { auditRetentionSeconds: undefined });
 
     expect(result.auditEvents).toBe(2);
     expect(await remainingAudit()).toEqual([recent]);

@@ -42,7 +42,12 @@ const MIN_SESSION_RETENTION_SECONDS = 3600;
  * so a scheduled job keeps both tables from growing without end. Users are never deleted here.
  */
 export async function purgeExpired(deps: { db: Db; clock: Clock }, options: PurgeOptions = {}): Promise<PurgeResult> {
-  const settings = { ...DEFAULT_PURGE, ...options };
+  const settings = {
+    sessionRetentionSeconds: options.sessionRetentionSeconds ?? DEFAULT_PURGE.sessionRetentionSeconds,
+    auditRetentionSeconds: options.auditRetentionSeconds ?? DEFAULT_PURGE.auditRetentionSeconds,
+    batchSize: options.batchSize ?? DEFAULT_PURGE.batchSize,
+    maxBatches: options.maxBatches ?? DEFAULT_PURGE.maxBatches,
+  };
   if (settings.sessionRetentionSeconds < MIN_SESSION_RETENTION_SECONDS) {
     throw new Error(`purge: sessionRetentionSeconds must be at least ${MIN_SESSION_RETENTION_SECONDS}`);
   }

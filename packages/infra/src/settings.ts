@@ -1,0 +1,145 @@
+/**
+ * The choices sst.config.ts makes per stage and from deploy-time configuration, in a plain module
+ * (no SST, no Pulumi) so that sst.config.ts and the tests read the very same values, and the
+ * dependency test runs on a laptop without `sst install`.
+ */
+
+/** Stages deployed as production: managed NAT, Multi-AZ, RDS Proxy, retained and protected data. */
+export const PRODUCTION_STAGES: readonly string[] = ["prod", "production"];
+
+export const isProductionStage = (stage: string | undefined): boolean => stage !== undefined && PRODUCTION_STAGES.includes(stage);
+
+/**
+ * Packages SST installs into the function's node_modules (for the target architecture) instead
+ * of bundling: native addons. Their versions come from packages/functions/package.json.
+ */
+export const NATIVE_PACKAGES = ["@node-rs/argon2"] as const;
+
+/** Handlers, relative to the repository root (SST resolves them from there). */
+export const HANDLERS = {
+  api: "packages/functions/src/handler.handler",
+  migrate: "packages/functions/src/migrate-handler.handler",
+  purge: "packages/functions/src/purge.handler",
+} as const;
+
+/**
+ * The API function. arm64 (Graviton) costs 20 % less per GB-second than x86_64 and @node-rs/argon2
+ * ships a linux-arm64 build. Lambda gives CPU in proportion to memory, one full vCPU at 1769 MB;
+ * argon2id with parallelism 1 is single-threaded CPU work, so below 1769 MB every sign-in is
+ * throttled and above it the second vCPU sits idle. See README "Deploy" (confirmed by `npm run bench`).
+ */
+export const API_FUNCTION = {
+  runtime: "nodejs22.x",
+  architecture: "arm64",
+  memory: "1769 MB",
+  timeout: "10 seconds",
+} as const;
+
+/** The migrator and the purge job: I/O-bound, no argon2. */
+export const JOB_FUNCTION = {
+  runtime: "nodejs22.x",
+  architecture: "arm64",
+  memory: "512 MB",
+} as const;
+
+/** `sst dev` links to these local servers instead of creating RDS and ElastiCache (README "Deploy"). */
+export const LOCAL_POSTGRES = { host: "localhost", port: 5432, username: "postgres", password: "postgres", database: "authlith" } as const;
+export const LOCAL_REDIS = { host: "localhost", port: 6379 } as const;
+
+export interface StageSettings {
+  production: boolean;
+  /** "ec2" is a t4g.nano fck-nat instance per AZ that doubles as the bastion; "managed" is NAT Gateway. */
+  nat: "ec2" | "managed";
+  postgres: {
+    instance: string;
+    multiAz: boolean;
+    /** RDS Proxy: pools connections across Lambda containers and shortens Multi-AZ failover. */
+    proxy: boolean;
+    backupRetentionDays: number;
+    deletionProtection: boolean;
+  };
+  redis: { instance: string };
+  logRetention: "1 week" | "3 months";
+  /** How often the purge job runs. */
+  purgeSchedule: "rate(1 hour)" | "rate(1 day)";
+}
+
+export function stageSettings(stage: string): StageSettings {
+  const production = isProductionStage(stage);
+  return production
+    ? {
+        production,
+        nat: "managed",
+        postgres: { instance: "t4g.small", multiAz: true, proxy: true, backupRetentionDays: 14, deletionProtection: true },
+        redis: { instance: "t4g.micro" },
+        logRetention: "3 months",
+        purgeSchedule: "rate(1 hour)",
+      }
+    : {
+        production,
+        nat: "ec2",
+        postgres: { instance: "t4g.micro", multiAz: false, proxy: false, backupRetentionDays: 1, deletionProtection: false },
+        redis: { instance: "t4g.micro" },
+        logRetention: "1 week",
+        purgeSchedule: "rate(1 day)",
+      };
+}
+
+export interface DeployConfig {
+  /** Origins allowed to call with credentials (AUTHLITH_ALLOWED_ORIGINS), normalised. */
+  allowedOrigins: string[];
+  /** Custom domain for the API (AUTHLITH_DOMAIN), with a certificate when DNS is not on Route 53. */
+  domain?: { name: string; certArn?: string };
+  signingAlg: "ES256" | "RS256";
+}
+
+export type DeployEnv = Record<string, string | undefined>;
+
+/**
+ * Reads and validates the deploy-time configuration (environment variables of `sst deploy`, or
+ * `.env.<stage>`, which SST loads). A production stage must state its allowed origins (an empty
+ * value is allowed and means API-only): a deploy that forgot them would cut every browser off.
+ */
+export function readDeployConfig(env: DeployEnv, stage: string): DeployConfig {
+  const production = isProductionStage(stage);
+  const rawOrigins = env.AUTHLITH_ALLOWED_ORIGINS;
+  if (production && rawOrigins === undefined) {
+    throw new Error(
+      `AUTHLITH_ALLOWED_ORIGINS is not set for stage "${stage}". Set it to the comma-separated origins of your app ` +
+        `(e.g. https://app.example.com), or to an empty string for an API without browser clients.`,
+    );
+  }
+  const allowedOrigins = (rawOrigins ?? "http://localhost:5173")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((value) => {
+      const url = (() => {
+        try {
+          return new URL(value);
+        } catch {
+          throw new Error(`AUTHLITH_ALLOWED_ORIGINS: "${value}" is not a URL`);
+        }
+      })();
+      if (url.protocol !== "https:" && !(url.protocol === "http:" && !production)) {
+        throw new Error(`AUTHLITH_ALLOWED_ORIGINS: "${value}" must be https${production ? "" : " (or http outside production)"}`);
+      }
+      return url.origin;
+    });
+
+  const domainName = env.AUTHLITH_DOMAIN?.trim();
+  if (domainName && !/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i.test(domainName)) {
+    throw new Error(`AUTHLITH_DOMAIN: "${domainName}" is not a host name`);
+  }
+  const certArn = env.AUTHLITH_DOMAIN_CERT_ARN?.trim() || undefined;
+  if (certArn && !domainName) throw new Error("AUTHLITH_DOMAIN_CERT_ARN is set without AUTHLITH_DOMAIN");
+
+  const signingAlg = env.AUTHLITH_SIGNING_ALG ?? "ES256";
+  if (signingAlg !== "ES256" && signingAlg !== "RS256") throw new Error("AUTHLITH_SIGNING_ALG must be ES256 or RS256");
+
+  return {
+    allowedOrigins: [...new Set(allowedOrigins)],
+    domain: domainName ? { name: domainName.toLowerCase(), certArn } : undefined,
+    signingAlg,
+  };
+}
