@@ -148,6 +148,16 @@ await pulumi.runtime.setMocks(
 
 // Dependencies, parents and retention are not in the mock's arguments: keep each registration's
 // options (SST's own transformations mutate them in place) and read them once all is registered.
+// Dev commands keep their settings in component outputs, which mocks do not see: record them.
+const devCommands = [];
+const registerOutputs = pulumi.ComponentResource.prototype.registerOutputs;
+pulumi.ComponentResource.prototype.registerOutputs = function (outputs) {
+  if (this.__pulumiType === "sst:sst:DevCommand" && outputs) {
+    const name = this.__name;
+    devCommands.push(new Promise((done) => pulumi.output(outputs).apply((value) => done({ name, ...value._dev }))));
+  }
+  return registerOutputs.call(this, outputs);
+};
 const recordRegistrations = () =>
   pulumi.runtime.registerStackTransformation((t) => {
     registrations.push({ type: t.type, name: t.name, opts: t.opts });
@@ -202,6 +212,11 @@ await esbuild.build({
 // Components read $app at module load; app() (from the same bundle) refines it just below, as the
 // CLI's separate evaluation of app() does before it builds run().
 globalThis.__sstApp = { name: "authlith", stage: args.stage, removal: "retain", protect: false, providers: { aws: {} } };
+// Errors thrown inside apply callbacks (a missing secret, say) surface as unhandled rejections:
+// Pulumi would fail the deploy with them, so they are the evaluation's error.
+const asyncFailures = [];
+process.on("unhandledRejection", (error) => asyncFailures.push(error));
+process.on("uncaughtException", (error) => asyncFailures.push(error));
 let graph;
 if (process.env.AUTHLITH_EVAL_TRACE) console.error("[eval] built", outfile);
 try {
@@ -232,12 +247,16 @@ try {
   trace("program returned", failure?.message, resources.length);
   // Components create resources inside apply callbacks: wait until registrations stop.
   let last = -1;
-  for (let i = 0; i < 200 && last !== resources.length; i++) {
+  // A failed apply leaves its dependents waiting for ever: bound every wait.
+  const bounded = (promise, ms) => Promise.race([promise, new Promise((done) => setTimeout(done, ms))]);
+  for (let i = 0; i < 200 && last !== resources.length && asyncFailures.length === 0; i++) {
     last = resources.length;
-    await pulumi.runtime.waitForRPCs();
+    await bounded(pulumi.runtime.waitForRPCs(), 3000);
     await new Promise((done) => setTimeout(done, 150));
   }
+  const devCommandSettings = await bounded(Promise.all(devCommands), 5000);
   trace("settled", resources.length);
+  failure ??= asyncFailures[0];
   const resolved = failure || !outputs ? undefined : await new Promise((done) => pulumi.output(outputs).apply(done));
   graph = {
     stage: args.stage,
@@ -247,6 +266,7 @@ try {
     outputs: resolved,
     resources,
     registrations: registrations.map(describeRegistration),
+    devCommands: devCommandSettings ?? [],
     rpc: rpcCalls,
     invokes: [...new Set(invokes)],
   };

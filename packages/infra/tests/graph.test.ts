@@ -1,0 +1,298 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { API_FUNCTION, LOCAL_POSTGRES, LOCAL_REDIS, NATIVE_PACKAGES } from "../src/settings";
+import {
+  buildInput,
+  evaluateApp,
+  mockArn,
+  mockId,
+  ofType,
+  plain,
+  registration,
+  resource,
+  ROOT,
+  testSecrets,
+  type Graph,
+} from "./support/graph";
+
+/**
+ * The resource graph of sst.config.ts, evaluated with SST's real components under Pulumi mocks
+ * (harness/evaluate.mjs) for a personal stage, for prod, and in `sst dev` mode.
+ */
+const LAMBDA = "aws:lambda/function:Function";
+const functionsPackage = JSON.parse(readFileSync(join(ROOT, "packages/functions/package.json"), "utf8")) as {
+  dependencies: Record<string, string>;
+};
+const ORIGINS = "https://app.example.com, https://admin.example.com";
+
+let secrets: Record<string, string>;
+let personal: Graph;
+let prod: Graph;
+let dev: Graph;
+
+beforeAll(async () => {
+  secrets = await testSecrets();
+  [personal, prod, dev] = await Promise.all([
+    evaluateApp({ stage: "alice", env: secrets }),
+    evaluateApp({ stage: "prod", env: { ...secrets, AUTHLITH_ALLOWED_ORIGINS: ORIGINS } }),
+    evaluateApp({ stage: "alice", dev: true, env: secrets }),
+  ]);
+});
+
+/** Properties common to every deployed stage. */
+describe.each([
+  ["a personal stage", () => personal],
+  ["prod", () => prod],
+])("deploying %s", (_label, graph) => {
+  it("evaluates without error and outputs the API, issuer and JWKS URLs", () => {
+    const g = graph();
+    expect(g.error).toBeUndefined();
+    expect(g.outputs).toMatchObject({
+      api: "https://mockapi.execute-api.us-east-1.amazonaws.com",
+      issuer: "https://mockapi.execute-api.us-east-1.amazonaws.com",
+      jwks: "https://mockapi.execute-api.us-east-1.amazonaws.com/.well-known/jwks.json",
+      openidConfiguration: "https://mockapi.execute-api.us-east-1.amazonaws.com/.well-known/openid-configuration",
+    });
+  });
+
+  it("runs the one API function on Node 22, arm64, 1769 MB, 10 s, in the private subnets", () => {
+    const g = graph();
+    const auth = plain(resource(g, LAMBDA, "AuthFunction").inputs);
+    expect(auth).toMatchObject({ runtime: "nodejs22.x", architectures: ["arm64"], memorySize: 1769, timeout: 10 });
+    expect(API_FUNCTION).toMatchObject({ runtime: "nodejs22.x", architecture: "arm64", memory: "1769 MB" });
+    const privateSubnets = ofType(g, "aws:ec2/subnet:Subnet").filter((s) => s.name.startsWith("VpcPrivateSubnet"));
+    const publicSubnets = ofType(g, "aws:ec2/subnet:Subnet").filter((s) => s.name.startsWith("VpcPublicSubnet"));
+    expect(privateSubnets).toHaveLength(2);
+    expect(privateSubnets.every((s) => !s.inputs.mapPublicIpOnLaunch)).toBe(true);
+    expect(auth.vpcConfig.subnetIds).toEqual(privateSubnets.map((s) => mockId(s.name)));
+    for (const subnet of publicSubnets) expect(auth.vpcConfig.subnetIds).not.toContain(mockId(subnet.name));
+    expect(auth.vpcConfig.securityGroupIds).toHaveLength(1);
+  });
+
+  it("links the API function to Postgres, Redis and both secrets, and installs the native addon", () => {
+    const g = graph();
+    const build = buildInput(g, "Auth");
+    expect(build.handler).toBe("packages/functions/src/handler.handler");
+    expect(Object.keys(build.links).sort()).toEqual(["Database", "HmacSecret", "Redis", "SigningKeys"]);
+    expect(build.links.Database).toMatchObject({ username: "postgres", database: "authlith", port: 5432 });
+    expect(build.links.Database.host).toMatch(/\.rds\.amazonaws\.com$/);
+    expect(build.links.Redis).toMatchObject({ host: "master.rediscluster.mock.use1.cache.amazonaws.com", port: 6379, username: "default" });
+    expect(build.links.Redis.password).toBe("mock-password-redisauthtoken");
+    expect(build.links.SigningKeys.value).toBe(secrets.SST_SECRET_SigningKeys);
+    expect(build.links.HmacSecret.value).toBe(secrets.SST_SECRET_HmacSecret);
+    // nodejs.install: the addon goes to node_modules for the target architecture, at the
+    // version the functions package declares; the bundle is minified.
+    expect(build.properties).toMatchObject({ minify: true, architecture: "arm64" });
+    expect(build.properties.install).toEqual(Object.fromEntries(NATIVE_PACKAGES.map((name) => [name, functionsPackage.dependencies[name]])));
+    expect(build.properties.install["@node-rs/argon2"]).toMatch(/^\^?\d/);
+  });
+
+  it("routes /trpc/*, the /.well-known documents and /health to that function with payload format 2.0", () => {
+    const g = graph();
+    const routes = ofType(g, "aws:apigatewayv2/route:Route").map((r) => r.inputs);
+    expect(routes.map((r) => r.routeKey).sort()).toEqual([
+      "ANY /trpc/{proxy+}",
+      "GET /.well-known/jwks.json",
+      "GET /.well-known/openid-configuration",
+      "GET /health",
+    ]);
+    const integrations = new Map(ofType(g, "aws:apigatewayv2/integration:Integration").map((i) => [mockId(i.name), plain(i.inputs)]));
+    for (const route of routes) {
+      const integration = integrations.get(String(route.target).replace(/^integrations\//, ""));
+      expect(integration, route.routeKey).toMatchObject({
+        integrationType: "AWS_PROXY",
+        payloadFormatVersion: "2.0",
+        integrationUri: mockArn("AuthFunction"),
+      });
+    }
+    const permissions = ofType(g, "aws:lambda/permission:Permission").map((p) => plain(p.inputs));
+    expect(permissions.filter((p) => p.principal === "apigateway.amazonaws.com" && p.function === mockArn("AuthFunction"))).toHaveLength(4);
+  });
+
+  it("leaves CORS to the function, which answers preflights and refuses unknown origins", () => {
+    const api = resource(graph(), "aws:apigatewayv2/api:Api", "ApiApi").inputs;
+    // API Gateway's CORS would overwrite the function's credentialed CORS headers.
+    expect(api.corsConfiguration ?? {}).toEqual({});
+    const env = resource(graph(), LAMBDA, "AuthFunction").inputs.environment.variables;
+    expect(env.AUTHLITH_ISSUER).toBe("https://mockapi.execute-api.us-east-1.amazonaws.com");
+    expect(env.REDIS_KEY_PREFIX).toBe(`authlith:${graph().stage}:`);
+  });
+
+  it("applies the migrations on every deploy from inside the VPC before the API code goes live", () => {
+    const g = graph();
+    const migrator = buildInput(g, "Migrator");
+    expect(migrator.handler).toBe("packages/functions/src/migrate-handler.handler");
+    expect(Object.keys(migrator.links)).toEqual(["Database"]);
+    expect(migrator.copyFiles).toEqual([{ from: join(ROOT, "drizzle"), to: "drizzle", isDir: true }]);
+    const fn = plain(resource(g, LAMBDA, "MigratorFunction").inputs);
+    expect(fn.vpcConfig.subnetIds).toEqual(plain(resource(g, LAMBDA, "AuthFunction").inputs).vpcConfig.subnetIds);
+    const invocation = resource(g, "aws:lambda/invocation:Invocation", "MigrateOnDeploy").inputs;
+    expect(invocation.functionName).toBe(fn.name);
+    // A new trigger value on every evaluation: every `sst deploy` invokes it again.
+    expect(Number(invocation.triggers.deployedAt)).toBeGreaterThan(Date.now() - 10 * 60_000);
+    expect(registration(g, LAMBDA, "AuthFunction").dependsOn).toContain("MigrateOnDeploy");
+  });
+
+  it("purges expired sessions and tokens on a schedule, from inside the VPC", () => {
+    const g = graph();
+    const rule = ofType(g, "aws:cloudwatch/eventRule:EventRule")[0]!.inputs;
+    expect(rule.scheduleExpression).toMatch(/^rate\(1 (hour|day)\)$/);
+    const target = ofType(g, "aws:cloudwatch/eventTarget:EventTarget")[0]!.inputs;
+    expect(target.arn).toBe(mockArn("PurgeHandlerFunction"));
+    const purge = buildInput(g, "PurgeHandler");
+    expect(purge.handler).toBe("packages/functions/src/purge.handler");
+    expect(Object.keys(purge.links)).toEqual(["Database"]);
+    expect(plain(resource(g, LAMBDA, "PurgeHandlerFunction").inputs).vpcConfig.subnetIds).toHaveLength(2);
+  });
+
+  it("declares every linked resource in the committed sst-env.d.ts, with the linked properties", () => {
+    const declared = parseSstEnv(readFileSync(join(ROOT, "sst-env.d.ts"), "utf8"));
+    const g = graph();
+    for (const fn of ["Auth", "Migrator", "PurgeHandler"]) {
+      for (const [name, properties] of Object.entries<Record<string, unknown>>(buildInput(g, fn).links)) {
+        const expected = Object.fromEntries(
+          Object.entries(properties).map(([key, value]) => [
+            key,
+            key === "type" ? `"${String(value).split("$").at(-1)}"` : typeof value === "number" ? "number" : "string",
+          ]),
+        );
+        expect(declared[name], `sst-env.d.ts: ${name}`).toEqual(expected);
+      }
+    }
+  });
+});
+
+describe("a personal stage", () => {
+  it("uses a cheap NAT instance, which is also the bastion, and one small database without a proxy", () => {
+    expect(ofType(personal, "aws:ec2/natGateway:NatGateway")).toHaveLength(0);
+    const instances = ofType(personal, "aws:ec2/instance:Instance");
+    expect(instances.map((i) => i.name).sort()).toEqual(["VpcNatInstance1", "VpcNatInstance2"]);
+    expect(instances.every((i) => i.inputs.instanceType === "t4g.nano")).toBe(true);
+    expect(ofType(personal, "aws:rds/proxy:Proxy")).toHaveLength(0);
+    const db = resource(personal, "aws:rds/instance:Instance", "DatabaseInstance").inputs;
+    expect(db).toMatchObject({ instanceClass: "db.t4g.micro", multiAz: false, skipFinalSnapshot: true });
+    expect(db.deletionProtection ?? false).toBe(false);
+    expect(resource(personal, LAMBDA, "AuthFunction").inputs.environment.variables.DATABASE_PREPARE).toBe("true");
+  });
+
+  it("is removable: nothing retained or protected", () => {
+    expect(personal.app).toMatchObject({ removal: "remove", protect: false });
+    expect(personal.outputs?._protect).toBe(false);
+    expect(personal.registrations.filter((r) => r.retainOnDelete || r.protect)).toEqual([]);
+  });
+});
+
+describe("prod", () => {
+  it("retains and protects its data: Multi-AZ, deletion protection, final snapshot, retained on removal", () => {
+    expect(prod.app).toMatchObject({ removal: "retain", protect: true });
+    expect(prod.outputs?._protect).toBe(true);
+    const db = resource(prod, "aws:rds/instance:Instance", "DatabaseInstance").inputs;
+    expect(db).toMatchObject({
+      multiAz: true,
+      deletionProtection: true,
+      skipFinalSnapshot: false,
+      finalSnapshotIdentifier: "authlith-prod-final",
+      backupRetentionPeriod: 14,
+      storageEncrypted: true,
+    });
+    for (const [type, name] of [
+      ["aws:rds/instance:Instance", "DatabaseInstance"],
+      ["aws:rds/subnetGroup:SubnetGroup", "DatabaseSubnetGroup"],
+      ["aws:ec2/vpc:Vpc", "VpcVpc"],
+    ] as const) {
+      expect(registration(prod, type, name).retainOnDelete, name).toBe(true);
+    }
+  });
+
+  it("pools connections through RDS Proxy, without named prepared statements, and links the proxy", () => {
+    const proxy = resource(prod, "aws:rds/proxy:Proxy", "DatabaseProxy").inputs;
+    expect(proxy.engineFamily).toBe("POSTGRESQL");
+    expect(buildInput(prod, "Auth").links.Database.host).toBe("databaseproxy.proxy-mock.us-east-1.rds.amazonaws.com");
+    expect(resource(prod, LAMBDA, "AuthFunction").inputs.environment.variables.DATABASE_PREPARE).toBe("false");
+    expect(resource(prod, LAMBDA, "PurgeHandlerFunction").inputs.environment.variables.DATABASE_PREPARE).toBe("false");
+  });
+
+  it("uses a managed NAT gateway per AZ and a separate bastion", () => {
+    expect(ofType(prod, "aws:ec2/natGateway:NatGateway")).toHaveLength(2);
+    expect(ofType(prod, "aws:ec2/instance:Instance").map((i) => i.name)).toEqual(["VpcBastionInstance"]);
+  });
+
+  it("passes the configured origins to the function, normalised", () => {
+    expect(resource(prod, LAMBDA, "AuthFunction").inputs.environment.variables.AUTHLITH_ALLOWED_ORIGINS).toBe(
+      "https://app.example.com,https://admin.example.com",
+    );
+  });
+
+  it("serves the issuer from a custom domain when one is configured", async () => {
+    const withDomain = await evaluateApp({
+      stage: "prod",
+      env: { ...secrets, AUTHLITH_ALLOWED_ORIGINS: ORIGINS, AUTHLITH_DOMAIN: "auth.example.com", AUTHLITH_DOMAIN_CERT_ARN: "arn:aws:acm:us-east-1:123456789012:certificate/abc" },
+    });
+    expect(withDomain.error).toBeUndefined();
+    expect(resource(withDomain, "aws:apigatewayv2/domainName:DomainName", "ApiDomainName").inputs).toMatchObject({
+      domainName: "auth.example.com",
+      domainNameConfiguration: { certificateArn: "arn:aws:acm:us-east-1:123456789012:certificate/abc", endpointType: "REGIONAL" },
+    });
+    expect(withDomain.outputs).toMatchObject({ issuer: "https://auth.example.com", jwks: "https://auth.example.com/.well-known/jwks.json" });
+    expect(resource(withDomain, LAMBDA, "AuthFunction").inputs.environment.variables.AUTHLITH_ISSUER).toBe("https://auth.example.com");
+  });
+
+  it("refuses to deploy without the secrets or without a decision on allowed origins", async () => {
+    const [noSecrets, noOrigins] = await Promise.all([
+      evaluateApp({ stage: "prod", env: { AUTHLITH_ALLOWED_ORIGINS: ORIGINS } }),
+      evaluateApp({ stage: "prod", env: secrets }),
+    ]);
+    expect(noSecrets.error).toMatch(/sst secret set (SigningKeys|HmacSecret)/);
+    expect(noOrigins.error).toMatch(/AUTHLITH_ALLOWED_ORIGINS is not set for stage "prod"/);
+  });
+});
+
+describe("sst dev", () => {
+  it("creates no RDS, RDS Proxy or ElastiCache", () => {
+    expect(dev.error).toBeUndefined();
+    for (const type of [
+      "aws:rds/instance:Instance",
+      "aws:rds/proxy:Proxy",
+      "aws:elasticache/replicationGroup:ReplicationGroup",
+      "aws:elasticache/subnetGroup:SubnetGroup",
+      "aws:rds/subnetGroup:SubnetGroup",
+    ]) {
+      expect(ofType(dev, type), type).toEqual([]);
+    }
+  });
+
+  it("links the functions to the local Postgres and Redis and runs them outside the VPC", () => {
+    const auth = buildInput(dev, "Auth");
+    expect(auth.dev).toBe(true);
+    expect(auth.links.Database).toMatchObject({ ...LOCAL_POSTGRES, type: expect.stringMatching(/sst\.aws\.Postgres$/) });
+    expect(auth.links.Redis).toMatchObject({ ...LOCAL_REDIS, username: "default", password: "" });
+    expect(buildInput(dev, "PurgeHandler").links.Database).toMatchObject({ host: "localhost", port: 5432 });
+    expect(resource(dev, LAMBDA, "AuthFunction").inputs.vpcConfig).toBeUndefined();
+    expect(resource(dev, LAMBDA, "PurgeHandlerFunction").inputs.vpcConfig).toBeUndefined();
+  });
+
+  it("migrates the local database with a dev command instead of a deployed migrator", () => {
+    expect(dev.rpc.some((c) => c.input?.functionID === "Migrator")).toBe(false);
+    expect(ofType(dev, "aws:lambda/invocation:Invocation")).toEqual([]);
+    const command = dev.devCommands.find((c) => c.name === "Migrations");
+    expect(command).toMatchObject({ command: "npm run db:migrate", autostart: true });
+    expect(command?.environment?.DATABASE_URL).toBe("postgres://postgres:postgres@localhost:5432/authlith");
+    expect(personal.devCommands.map((c) => c.name)).not.toContain("Migrations");
+  });
+
+  it("refuses to run on the production stage", async () => {
+    const devOnProd = await evaluateApp({ stage: "prod", dev: true, env: { ...secrets, AUTHLITH_ALLOWED_ORIGINS: ORIGINS } });
+    expect(devOnProd.error).toMatch(/Refusing to run `sst dev` on the production stage/);
+    expect(ofType(devOnProd, "aws:ec2/vpc:Vpc")).toEqual([]);
+  });
+});
+
+/** `"Name": { "key": type ... }` blocks of sst-env.d.ts's Resource interface. */
+function parseSstEnv(text: string): Record<string, Record<string, string>> {
+  const result: Record<string, Record<string, string>> = {};
+  for (const block of text.matchAll(/"(\w+)": \{([^{}]*)\}/g)) {
+    result[block[1]!] = Object.fromEntries([...block[2]!.matchAll(/"(\w+)": ("[^"]*"|\w+)/g)].map((m) => [m[1]!, m[2]!]));
+  }
+  return result;
+}
