@@ -1,5 +1,6 @@
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from "jose";
-import { z } from "zod";
+import * as z from "zod/mini";
+import "./zod";
 
 export const SIGNING_ALGORITHMS = ["ES256", "RS256"] as const;
 export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
@@ -7,24 +8,25 @@ export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
 const PRIVATE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] as const;
 
 const SigningJwk = z
-  .object({
-    kid: z.string().min(1).max(128),
+  .looseObject({
+    kid: z.string().check(z.minLength(1), z.maxLength(128)),
     alg: z.enum(SIGNING_ALGORITHMS),
     kty: z.enum(["EC", "RSA"]),
-    d: z.string().min(1),
+    d: z.string().check(z.minLength(1)),
     /**
      * Unix seconds from which this key may sign. Until then it is only published, so verifiers
      * cache it before the first token signed with it arrives (SECURITY 15). Absent: always.
      */
-    active_from: z.number().int().nonnegative().optional(),
+    active_from: z.optional(z.int().check(z.nonnegative())),
   })
-  .loose()
-  .refine((k) => (k.alg === "ES256" ? k.kty === "EC" && k.crv === "P-256" : k.kty === "RSA"), {
-    message: "ES256 keys must be EC P-256 and RS256 keys RSA",
-  });
+  .check(
+    z.refine((k) => (k.alg === "ES256" ? k.kty === "EC" && k.crv === "P-256" : k.kty === "RSA"), {
+      message: "ES256 keys must be EC P-256 and RS256 keys RSA",
+    }),
+  );
 
 /** The signing key set as stored in the secret: a JWK Set whose keys include their private part. */
-export const SigningKeySetSchema = z.object({ keys: z.array(SigningJwk).min(1) }).loose();
+export const SigningKeySetSchema = z.looseObject({ keys: z.array(SigningJwk).check(z.minLength(1)) });
 export type SigningKeySetJson = z.infer<typeof SigningKeySetSchema>;
 
 interface LoadedKey {

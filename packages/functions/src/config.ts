@@ -1,5 +1,7 @@
 import type { AuthConfigInput, LogLevel, PostgresOptions } from "@authlith/core";
-import { z } from "zod";
+import * as z from "zod/mini";
+import type { $ZodError } from "zod/v4/core";
+import "@authlith/core/zod";
 
 /**
  * Runtime configuration, parsed by zod once per cold start. In AWS it comes from SST's linked
@@ -26,53 +28,62 @@ export interface HttpConfig {
   maxBatchSize: number;
 }
 
-const origin = z
-  .url({ protocol: /^https?$/ })
-  .transform((url) => new URL(url).origin);
+const origin = z.pipe(
+  z.url({ protocol: /^https?$/ }),
+  z.transform((url: string) => new URL(url).origin),
+);
 
-const originList = z
-  .string()
-  .transform((value) => value.split(",").map((s) => s.trim()).filter(Boolean))
-  .pipe(z.array(origin));
+const originList = z.pipe(
+  z.string(),
+  z.pipe(
+    z.transform((value: string) => value.split(",").map((s) => s.trim()).filter(Boolean)),
+    z.array(origin),
+  ),
+);
 
-const intFrom = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+/** An integer from an environment string, within [min, max], `fallback` when unset. */
+const envInt = (fallback: number, min = 1, max = Number.MAX_SAFE_INTEGER) =>
+  z._default(z.coerce.number().check(z.int(), z.minimum(min), z.maximum(max)), fallback);
 
-const json = z.string().transform((text, ctx) => {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    ctx.addIssue({ code: "custom", message: "must be JSON" });
-    return z.NEVER;
-  }
-});
+const json = z.pipe(
+  z.string(),
+  z.transform((text: string, ctx) => {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      ctx.issues.push({ code: "custom", message: "must be JSON", input: "" });
+      return z.NEVER;
+    }
+  }),
+);
 
 const EnvSchema = z.object({
-  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL").optional(),
-  DATABASE_POOL_MAX: intFrom(2),
-  DATABASE_PREPARE: z.enum(["true", "false"]).default("true"),
-  DATABASE_SSL: z.enum(["disable", "require", "prefer"]).default("disable"),
-  REDIS_URL: z.string().regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL").optional(),
-  REDIS_KEY_PREFIX: z.string().max(64).default("authlith:"),
+  DATABASE_URL: z.optional(z.string().check(z.regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL"))),
+  DATABASE_POOL_MAX: envInt(2),
+  DATABASE_PREPARE: z._default(z.enum(["true", "false"]), "true"),
+  DATABASE_SSL: z._default(z.enum(["disable", "require", "prefer"]), "disable"),
+  REDIS_URL: z.optional(z.string().check(z.regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL"))),
+  REDIS_KEY_PREFIX: z._default(z.string().check(z.maxLength(64)), "authlith:"),
   AUTHLITH_ISSUER: z.url({ protocol: /^https?$/ }),
-  AUTHLITH_AUDIENCE: z.string().min(1).default("authlith"),
-  AUTHLITH_SIGNING_ALG: z.enum(["ES256", "RS256"]).default("ES256"),
+  AUTHLITH_AUDIENCE: z._default(z.string().check(z.minLength(1)), "authlith"),
+  AUTHLITH_SIGNING_ALG: z._default(z.enum(["ES256", "RS256"]), "ES256"),
   AUTHLITH_SIGNING_KEYS: json,
-  AUTHLITH_HMAC_SECRET: z.string().regex(/^[A-Za-z0-9_-]{43,}$/, "must be at least 32 bytes, base64url"),
-  AUTHLITH_ALLOWED_ORIGINS: originList.default([]),
-  AUTHLITH_COOKIE_SAMESITE: z.enum(["Lax", "Strict"]).default("Lax"),
-  AUTHLITH_ACCESS_TOKEN_TTL_SECONDS: intFrom(900),
-  AUTHLITH_REFRESH_GRACE_SECONDS: z.coerce.number().int().min(0).max(10).default(10),
-  AUTHLITH_SESSION_IDLE_TTL_SECONDS: intFrom(7 * 24 * 3600),
-  AUTHLITH_SESSION_ABSOLUTE_TTL_SECONDS: intFrom(30 * 24 * 3600),
-  AUTHLITH_REVOCATION_RESYNC_SECONDS: z.coerce.number().int().min(1).max(300).default(30),
-  AUTHLITH_PASSWORD_MIN_LENGTH: z.coerce.number().int().min(8).max(64).default(8),
-  LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  AUTHLITH_HMAC_SECRET: z.string().check(z.regex(/^[A-Za-z0-9_-]{43,}$/, "must be at least 32 bytes, base64url")),
+  AUTHLITH_ALLOWED_ORIGINS: z._default(originList, []),
+  AUTHLITH_COOKIE_SAMESITE: z._default(z.enum(["Lax", "Strict"]), "Lax"),
+  AUTHLITH_ACCESS_TOKEN_TTL_SECONDS: envInt(900),
+  AUTHLITH_REFRESH_GRACE_SECONDS: envInt(10, 0, 10),
+  AUTHLITH_SESSION_IDLE_TTL_SECONDS: envInt(7 * 24 * 3600),
+  AUTHLITH_SESSION_ABSOLUTE_TTL_SECONDS: envInt(30 * 24 * 3600),
+  AUTHLITH_REVOCATION_RESYNC_SECONDS: envInt(30, 1, 300),
+  AUTHLITH_PASSWORD_MIN_LENGTH: envInt(8, 8, 64),
+  LOG_LEVEL: z._default(z.enum(["debug", "info", "warn", "error"]), "info"),
 });
 
 export type Env = Record<string, string | undefined>;
 
 /** Formats zod issues as "NAME: problem" lines, never echoing values (they may be secrets). */
-function describeIssues(error: z.ZodError): string {
+function describeIssues(error: $ZodError): string {
   return error.issues.map((issue) => `  ${issue.path.join(".") || "(root)"}: ${issue.message}`).join("\n");
 }
 

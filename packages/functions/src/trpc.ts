@@ -5,7 +5,9 @@ import {
   type RequestMeta,
 } from "@authlith/core";
 import { initTRPC, TRPCError, type TRPC_ERROR_CODE_KEY } from "@trpc/server";
-import { z } from "zod";
+import * as z from "zod/mini";
+import { $ZodError } from "zod/v4/core";
+import "@authlith/core/zod";
 import type { HttpConfig } from "./config";
 
 /** Per-request context: dependencies, who is asking, and the response headers procedures may set. */
@@ -57,7 +59,7 @@ const GENERIC_MESSAGES: Partial<Record<TRPC_ERROR_CODE_KEY, string>> = {
  * Field errors keyed by the top-level input field (`_input` for the input as a whole). An unknown
  * key is reported against its own name, so a client sees which field it should not have sent.
  */
-export function fieldErrorsOf(error: z.ZodError): Record<string, string[]> {
+export function fieldErrorsOf(error: $ZodError): Record<string, string[]> {
   // Keys come from the client ("__proto__" included): a null-prototype object, bounded in size.
   const fields: Record<string, string[]> = Object.create(null);
   const add = (field: string, message: string) => {
@@ -89,7 +91,7 @@ const t = initTRPC.context<Context>().create({
     if (cause instanceof PublicError) {
       message = cause.message;
       extra = cause.data;
-    } else if (cause instanceof z.ZodError) {
+    } else if (cause instanceof $ZodError) {
       message = "Invalid input";
       extra = { fieldErrors: fieldErrorsOf(cause) };
     } else if (cause instanceof SyntaxError) {

@@ -1,0 +1,78 @@
+import { verify } from "@node-rs/argon2";
+import { SignJWT } from "jose";
+import postgres from "postgres";
+import { users } from "@authlith/core/db/schema";
+import { eq } from "drizzle-orm";
+import { TestClient } from "../../packages/functions/test/support/app";
+import type { Runtime } from "../../packages/functions/src/runtime";
+import { alternate, summarize, timed, type Summary } from "../lib/stats";
+
+export const PASSWORD = "correct horse battery staple";
+
+export function benchClient(runtime: Runtime, ip = "203.0.113.7") {
+  return new TestClient(runtime.handle, { origin: null, ip, userAgent: "authlith-bench" });
+}
+
+function ok<T extends { status: number; raw: string }>(reply: T): T {
+  if (reply.status !== 200) throw new Error(`benchmark call failed: ${reply.status} ${reply.raw.slice(0, 300)}`);
+  return reply;
+}
+
+export async function registerBenchUser(runtime: Runtime, email: string) {
+  const reply = ok(await benchClient(runtime).mutate("auth.register", { email, password: PASSWORD }, { "x-authlith-transport": "token" }));
+  return reply.body.result.data as { accessToken: string; refreshToken: string; user: { id: string } };
+}
+
+/**
+ * Login (in-process handler, API Gateway v2 events) against one bare argon2id verification of the
+ * same password with the same parameters, alternated in one run.
+ */
+export async function measureLogin(runtime: Runtime, iterations: number, warmup: number) {
+  const email = `login-${Date.now()}@bench.test`;
+  await registerBenchUser(runtime, email);
+  const [row] = await runtime.deps.db.select({ hash: users.passwordHash }).from(users).where(eq(users.email, email));
+  const client = benchClient(runtime);
+  const argon2 = () => timed(() => verify(row!.hash, PASSWORD));
+  const login = () => timed(async () => ok(await client.mutate("auth.login", { email, password: PASSWORD })));
+  await alternate(warmup, argon2, login);
+  const { a, b } = await alternate(iterations, argon2, login);
+  return { argon2: summarize(a), login: summarize(b) };
+}
+
+/**
+ * Refresh (in-process handler) against its floor: one single-statement round trip that updates
+ * one row and inserts one row (postgres.js, prepared) plus one ES256 signature, alternated.
+ */
+export async function measureRefresh(runtime: Runtime, databaseUrl: string, iterations: number, warmup: number) {
+  const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
+  await sql`CREATE TABLE IF NOT EXISTS bench_floor (id int PRIMARY KEY, n bigint NOT NULL, at timestamptz NOT NULL)`;
+  await sql`CREATE TABLE IF NOT EXISTS bench_floor_log (id uuid PRIMARY KEY, floor_id int NOT NULL, at timestamptz NOT NULL)`;
+  await sql`INSERT INTO bench_floor VALUES (1, 0, now()) ON CONFLICT DO NOTHING`;
+  const { privateKey } = await import("jose").then((jose) => jose.generateKeyPair("ES256"));
+  const floor = () =>
+    timed(async () => {
+      await sql`WITH u AS (UPDATE bench_floor SET n = n + 1, at = now() WHERE id = 1 RETURNING id)
+        INSERT INTO bench_floor_log SELECT gen_random_uuid(), id, now() FROM u`;
+      await new SignJWT({ sid: "s" })
+        .setProtectedHeader({ alg: "ES256", typ: "at+jwt" })
+        .setSubject("u")
+        .setIssuedAt()
+        .setExpirationTime("15m")
+        .sign(privateKey);
+    });
+
+  const session = await registerBenchUser(runtime, `refresh-${Date.now()}@bench.test`);
+  let token = session.refreshToken;
+  const client = benchClient(runtime);
+  const refresh = () =>
+    timed(async () => {
+      const reply = ok(await client.mutate("auth.refresh", { refreshToken: token }));
+      token = reply.body.result.data.refreshToken;
+    });
+  await alternate(warmup, floor, refresh);
+  const { a, b } = await alternate(iterations, floor, refresh);
+  await sql.end({ timeout: 2 });
+  return { floor: summarize(a), refresh: summarize(b) };
+}
+
+export const ratio = (numerator: Summary, denominator: Summary) => numerator.median / denominator.median;

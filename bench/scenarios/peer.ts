@@ -1,0 +1,89 @@
+import { betterAuth } from "better-auth";
+import { getMigrations } from "better-auth/db/migration";
+import { Pool } from "pg";
+import { randomBytes } from "node:crypto";
+import type { Runtime } from "../../packages/functions/src/runtime";
+import { createBenchDatabase } from "../lib/services";
+import { alternate, summarize, timed } from "../lib/stats";
+import { benchClient, PASSWORD, registerBenchUser } from "./latency";
+
+const BASE = "http://localhost:3000";
+
+/**
+ * Better Auth (email and password, its defaults: scrypt N=16384 r=16 p=1, ≈ 16 MiB; sessions in
+ * Postgres) on the same Postgres server, called through its own HTTP handler in-process, as
+ * authlith is called through its Lambda handler. Sign-in against sign-in; Better Auth's
+ * get-session against authlith's `me` (and refresh, the call that reads and writes the session).
+ */
+export async function measurePeer(runtime: Runtime, iterations: number, warmup: number) {
+  const database = await createBenchDatabase("betterauth", { migrate: false });
+  const pool = new Pool({ connectionString: database.url, max: 2 });
+  try {
+    const auth = betterAuth({
+      database: pool,
+      baseURL: BASE,
+      secret: randomBytes(32).toString("hex"),
+      emailAndPassword: { enabled: true },
+      rateLimit: { enabled: false },
+      logger: { disabled: true },
+      telemetry: { enabled: false },
+    });
+    await (await getMigrations(auth.options)).runMigrations();
+    const email = `peer-${Date.now()}@bench.test`;
+    await auth.api.signUpEmail({ body: { email, password: PASSWORD, name: "Peer" } });
+    const signInRequest = () =>
+      new Request(`${BASE}/api/auth/sign-in/email`, {
+        method: "POST",
+        headers: { "content-type": "application/json", origin: BASE },
+        body: JSON.stringify({ email, password: PASSWORD }),
+      });
+    const first = await auth.handler(signInRequest());
+    const cookie = first.headers.getSetCookie().map((c) => c.split(";")[0]).join("; ");
+    const ok = (response: Response) => {
+      if (response.status !== 200) throw new Error(`Better Auth answered ${response.status}`);
+    };
+
+    const ourEmail = `peer-authlith-${Date.now()}@bench.test`;
+    const ours = await registerBenchUser(runtime, ourEmail);
+    const client = benchClient(runtime);
+    const me = { authorization: `Bearer ${ours.accessToken}` };
+    let refreshToken = ours.refreshToken;
+
+    const baSignIn = () => timed(async () => ok(await auth.handler(signInRequest())));
+    const ourLogin = () =>
+      timed(async () => {
+        const reply = await client.mutate("auth.login", { email: ourEmail, password: PASSWORD });
+        if (reply.status !== 200) throw new Error(`authlith login answered ${reply.status}`);
+      });
+    const baSession = () => timed(async () => ok(await auth.handler(new Request(`${BASE}/api/auth/get-session`, { headers: { cookie } }))));
+    const ourMe = () =>
+      timed(async () => {
+        const reply = await client.query("auth.me", undefined, me);
+        if (reply.status !== 200) throw new Error(`authlith me answered ${reply.status}`);
+      });
+    const ourRefresh = () =>
+      timed(async () => {
+        const reply = await client.mutate("auth.refresh", { refreshToken });
+        if (reply.status !== 200) throw new Error(`authlith refresh answered ${reply.status}`);
+        refreshToken = reply.body.result.data.refreshToken;
+      });
+
+    const signInIterations = Math.max(10, Math.round(iterations / 4));
+    await alternate(Math.min(warmup, 5), baSignIn, ourLogin);
+    const signIn = await alternate(signInIterations, baSignIn, ourLogin);
+    await alternate(warmup, baSession, ourMe);
+    const session = await alternate(iterations, baSession, ourMe);
+    const refresh = await alternate(iterations, baSession, ourRefresh);
+    return {
+      betterAuth: { signIn: summarize(signIn.a), getSession: summarize([...session.a, ...refresh.a]) },
+      authlith: { login: summarize(signIn.b), me: summarize(session.b), refresh: summarize(refresh.b) },
+      hashes: {
+        betterAuth: "scrypt N=16384, r=16, p=1 (16 MiB per hash)",
+        authlith: "argon2id m=19456 KiB, t=2, p=1 (19 MiB per hash)",
+      },
+    };
+  } finally {
+    await pool.end();
+    await database.drop();
+  }
+}
