@@ -30,7 +30,7 @@ export function benchConfig(env: Record<string, string>): RuntimeConfig {
     loginPerIp: high,
     loginFailuresPerAccount: high,
     registerPerIp: high,
-    refreshPerIp: high,
+    refreshFailuresPerIp: high,
     refreshPerSession: high,
   };
   return config;

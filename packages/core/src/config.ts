@@ -18,7 +18,7 @@ const RATE_LIMIT_DEFAULTS = {
   loginPerIp: { limit: 30, windowSeconds: 60 },
   loginFailuresPerAccount: { limit: 10, windowSeconds: 15 * 60 },
   registerPerIp: { limit: 10, windowSeconds: 10 * 60 },
-  refreshPerIp: { limit: 300, windowSeconds: 60 },
+  refreshFailuresPerIp: { limit: 60, windowSeconds: 60 },
   refreshPerSession: { limit: 30, windowSeconds: 60 },
 };
 
@@ -67,7 +67,9 @@ export const AuthConfigSchema = z.object({
       /** Sign-in attempts per account (known or not) before it is locked for the window. */
       loginFailuresPerAccount: limit(RATE_LIMIT_DEFAULTS.loginFailuresPerAccount),
       registerPerIp: limit(RATE_LIMIT_DEFAULTS.registerPerIp),
-      refreshPerIp: limit(RATE_LIMIT_DEFAULTS.refreshPerIp),
+      /** Refreshes that failed (expired, revoked, replayed), per IP. Forged tokens fail before any I/O. */
+      refreshFailuresPerIp: limit(RATE_LIMIT_DEFAULTS.refreshFailuresPerIp),
+      /** Rotations per session, counted in the rotating UPDATE itself. */
       refreshPerSession: limit(RATE_LIMIT_DEFAULTS.refreshPerSession),
     }),
     RATE_LIMIT_DEFAULTS,

@@ -43,6 +43,11 @@ export async function checkLimits(deps: Deps, checks: readonly LimitCheck[]): Pr
     : { state: "limited", retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)), counts };
 }
 
+/** Adds one to a counter after the fact (a failed refresh). Best effort. */
+export async function countFailure(deps: Deps, key: string, limit: RateLimit): Promise<void> {
+  await bestEffort(deps.store.increment([{ key: `rl:${key}`, by: 1, windowMs: limit.windowSeconds * 1000 }]));
+}
+
 /** Clears a counter (failures, after a successful sign-in). Best effort. */
 export async function resetCounter(deps: Deps, key: string): Promise<void> {
   await bestEffort(deps.store.delete([`rl:${key}`]));

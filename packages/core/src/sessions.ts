@@ -7,7 +7,7 @@ import { queryRows, toNumber } from "./db/client";
 import { sessions, users } from "./db/schema";
 import type { Deps, RequestMeta } from "./deps";
 import { uuidv7 } from "./ids";
-import { checkLimits, rateLimitIp } from "./rate-limit";
+import { checkLimits, countFailure, rateLimitIp } from "./rate-limit";
 import {
   decodeRefreshToken,
   deriveChild,
@@ -145,18 +145,18 @@ export async function rotateRefreshToken(
   meta: RequestMeta,
   presentedText: string,
 ): Promise<Result<AuthSuccess, RefreshError>> {
+  // A token this service did not issue fails here, on its MAC, before any counter or query.
   const presented = decodeRefreshToken(deps.hmacKey, presentedText);
   if (!presented) return fail("INVALID_REFRESH_TOKEN");
-  const { rateLimits } = deps.config;
-  const limits = await checkLimits(deps, [
-    { key: `refresh:ip:${rateLimitIp(meta.ip)}`, limit: rateLimits.refreshPerIp, by: 1 },
-    { key: `refresh:session:${presented.sessionId}`, limit: rateLimits.refreshPerSession, by: 1 },
-  ]);
-  if (limits.state === "limited") return fail("RATE_LIMITED", limits.retryAfterSeconds);
 
   const now = deps.clock.now();
   const nowIso = toIso(now);
+  const { refreshPerSession } = deps.config.rateLimits;
+  const windowStartIso = toIso(now - refreshPerSession.windowSeconds * 1000);
+  const newWindow = sql`(s.refresh_window_started_at IS NULL OR s.refresh_window_started_at <= ${windowStartIso}::timestamptz)`;
   const child = deriveChild(deps.hmacKey, presented);
+  // One statement: rotate (only the current token of a live session, within its rate limit),
+  // count the rotation, and record it. No Redis round trip on this path.
   const rows = await queryRows<RotatedRow>(
     deps.db,
     sql`WITH rotated AS (
@@ -167,7 +167,9 @@ export async function rotateRefreshToken(
              last_used_at = ${nowIso}::timestamptz,
              idle_expires_at = LEAST(${toIso(now + deps.config.sessionIdleTtlSeconds * 1000)}::timestamptz, s.absolute_expires_at),
              ip = ${meta.ip}::text,
-             user_agent = ${meta.userAgent}::text
+             user_agent = ${meta.userAgent}::text,
+             refresh_window_started_at = CASE WHEN ${newWindow} THEN ${nowIso}::timestamptz ELSE s.refresh_window_started_at END,
+             refresh_window_count = CASE WHEN ${newWindow} THEN 1 ELSE s.refresh_window_count + 1 END
         FROM users AS u
        WHERE s.id = ${presented.sessionId}::uuid
          AND s.refresh_generation = ${presented.generation}::int
@@ -175,6 +177,7 @@ export async function rotateRefreshToken(
          AND s.revoked_at IS NULL
          AND s.idle_expires_at > ${nowIso}::timestamptz
          AND s.absolute_expires_at > ${nowIso}::timestamptz
+         AND (${newWindow} OR s.refresh_window_count < ${refreshPerSession.limit}::int)
          AND u.id = s.user_id
          AND u.disabled_at IS NULL
       RETURNING s.id, s.user_id, u.email, u.name, u.email_verified_at IS NOT NULL AS email_verified,
@@ -199,12 +202,25 @@ export async function rotateRefreshToken(
   return resolveLostRotation(deps, meta, presented);
 }
 
-/** The presented token did not rotate: it is the parent in its grace window, a replay, or invalid. */
+/**
+ * The presented token did not rotate: it is the parent in its grace window, the current token of
+ * a session over its refresh rate, a replay, or a token of a session that ended. Failures count
+ * against the caller's IP.
+ */
 async function resolveLostRotation(
   deps: Deps,
   meta: RequestMeta,
   presented: RefreshToken,
 ): Promise<Result<AuthSuccess, RefreshError>> {
+  const failuresKey = `refresh:failures:ip:${rateLimitIp(meta.ip)}`;
+  const { refreshFailuresPerIp, refreshPerSession } = deps.config.rateLimits;
+  const limits = await checkLimits(deps, [{ key: failuresKey, limit: refreshFailuresPerIp, by: 0 }]);
+  if (limits.state === "limited") return fail("RATE_LIMITED", limits.retryAfterSeconds);
+  const failed = async <C extends RefreshError>(code: C) => {
+    await countFailure(deps, failuresKey, refreshFailuresPerIp);
+    return fail(code);
+  };
+
   const [row] = await deps.db
     .select({
       refreshHash: sessions.refreshHash,
@@ -213,6 +229,7 @@ async function resolveLostRotation(
       revokedAt: sessions.revokedAt,
       idleExpiresAt: sessions.idleExpiresAt,
       absoluteExpiresAt: sessions.absoluteExpiresAt,
+      windowStartedAt: sessions.refreshWindowStartedAt,
       userId: users.id,
       email: users.email,
       name: users.name,
@@ -232,12 +249,16 @@ async function resolveLostRotation(
     row.idleExpiresAt.getTime() <= now ||
     row.absoluteExpiresAt.getTime() <= now
   ) {
-    return fail("INVALID_REFRESH_TOKEN");
+    return failed("INVALID_REFRESH_TOKEN");
   }
-  // Only a token that really belongs to this session's chain counts; anything else is noise and
-  // must not let someone who merely knows a session id (it is in every access token) revoke it.
+  // The current token that did not rotate: its session is over its refresh rate.
+  if (row.generation === presented.generation && bytesEqual(hashRefreshSecret(presented.secret), row.refreshHash)) {
+    const resetAt = (row.windowStartedAt?.getTime() ?? now) + refreshPerSession.windowSeconds * 1000;
+    return fail("RATE_LIMITED", Math.max(1, Math.ceil((resetAt - now) / 1000)));
+  }
+  // Only a token that really belongs to this session's chain counts.
   const current = descendTo(deps.hmacKey, presented, row.generation, row.refreshHash, MAX_CHAIN_WALK);
-  if (!current) return fail("INVALID_REFRESH_TOKEN");
+  if (!current) return failed("INVALID_REFRESH_TOKEN");
 
   const isParent = row.generation === presented.generation + 1;
   const rotatedAgoMs = row.rotatedAt ? now - row.rotatedAt.getTime() : Number.POSITIVE_INFINITY;
@@ -266,7 +287,7 @@ async function resolveLostRotation(
     presentedGeneration: presented.generation,
     currentGeneration: row.generation,
   });
-  return fail("REFRESH_TOKEN_REUSED");
+  return failed("REFRESH_TOKEN_REUSED");
 }
 
 /**

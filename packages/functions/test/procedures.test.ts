@@ -402,6 +402,19 @@ describe.each(backends)("procedures on $name", (backend) => {
       expect((await client({ origin: null }).mutate("auth.refresh", { refreshToken })).status).toBe(401);
     });
 
+    it("limits failed refreshes per IP (an IP replaying dead tokens gets 429)", async () => {
+      const c = client({ origin: null });
+      const { limit } = app.runtime.deps.config.rateLimits.refreshFailuresPerIp;
+      const dead = await registerUser();
+      data(await client().mutate("auth.logout", undefined, bearer(dead.accessToken)));
+      for (let i = 0; i < limit; i++) expect((await c.mutate("auth.refresh", { refreshToken: dead.refreshToken })).status).toBe(401);
+      const limited = await c.mutate("auth.refresh", { refreshToken: dead.refreshToken });
+      expect(limited.status).toBe(429);
+      // Another IP, and this IP's own valid tokens through the rotation path, are unaffected.
+      const { refreshToken } = await registerUser();
+      expect((await c.mutate("auth.refresh", { refreshToken })).status).toBe(200);
+    });
+
     it("limits refreshes per session", async () => {
       const { refreshToken } = await registerUser();
       const { limit } = app.runtime.deps.config.rateLimits.refreshPerSession;

@@ -28,6 +28,12 @@ export const sessions = pgTable(
     refreshHash: bytea("refresh_hash").notNull(),
     refreshGeneration: integer("refresh_generation").notNull().default(0),
     rotatedAt: timestamptz("rotated_at"),
+    /**
+     * Per-session refresh rate limit, counted by the same UPDATE that rotates (no extra round trip):
+     * rotations since `refresh_window_started_at`, refused past the configured limit.
+     */
+    refreshWindowStartedAt: timestamptz("refresh_window_started_at"),
+    refreshWindowCount: integer("refresh_window_count").notNull().default(0),
   },
   (t) => [
     index("sessions_user_id_idx").on(t.userId),
