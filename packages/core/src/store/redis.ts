@@ -25,6 +25,8 @@ export function createRedisStore(options: RedisStoreOptions): EphemeralStore & {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     lazyConnect: true,
+    // Commands issued in the same tick (many concurrent requests on one server) share one write.
+    enableAutoPipelining: true,
     retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2000),
     ...options.redis,
   });
