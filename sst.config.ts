@@ -1,25 +1,16 @@
 /// <reference path="./.sst/platform/config.d.ts" />
-import {
-  API_FUNCTION,
-  HANDLERS,
-  JOB_FUNCTION,
-  LOCAL_POSTGRES,
-  LOCAL_REDIS,
-  NATIVE_PACKAGES,
-  isProductionStage,
-  readDeployConfig,
-  stageSettings,
-} from "./packages/infra/src/settings";
-
 /**
  * authlith on AWS: one Lambda behind an API Gateway HTTP API, RDS Postgres and ElastiCache Redis
  * in private subnets, the SigningKeys and HmacSecret secrets, a migrator invoked on every deploy
  * and a scheduled purge. Stage-dependent choices live in packages/infra/src/settings.ts; the
  * resource graph is asserted offline by `npm run test:infra`. README "Deploy" explains each choice.
  */
+// SST evaluates app() on its own and refuses top-level imports: settings are imported in run().
+const PRODUCTION_STAGES = ["prod", "production"]; // = PRODUCTION_STAGES in packages/infra/src/settings.ts
+
 export default $config({
   app(input) {
-    const production = isProductionStage(input?.stage);
+    const production = PRODUCTION_STAGES.includes(input?.stage ?? "");
     return {
       name: "authlith",
       home: "aws",
@@ -29,6 +20,8 @@ export default $config({
     };
   },
   async run() {
+    const { API_FUNCTION, HANDLERS, JOB_FUNCTION, LOCAL_POSTGRES, LOCAL_REDIS, NATIVE_PACKAGES, readDeployConfig, stageSettings } =
+      await import("./packages/infra/src/settings");
     const stage = $app.stage;
     const settings = stageSettings(stage);
     if ($dev && settings.production) {

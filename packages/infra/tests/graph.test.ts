@@ -239,12 +239,16 @@ describe("prod", () => {
   });
 
   it("refuses to deploy without the secrets or without a decision on allowed origins", async () => {
-    const [noSecrets, noOrigins] = await Promise.all([
+    const [noSecrets, noOrigins, production] = await Promise.all([
       evaluateApp({ stage: "prod", env: { AUTHLITH_ALLOWED_ORIGINS: ORIGINS } }),
       evaluateApp({ stage: "prod", env: secrets }),
+      evaluateApp({ stage: "production", env: secrets }),
     ]);
     expect(noSecrets.error).toMatch(/sst secret set (SigningKeys|HmacSecret)/);
     expect(noOrigins.error).toMatch(/AUTHLITH_ALLOWED_ORIGINS is not set for stage "prod"/);
+    // "production" is a production stage too, in app() as in run().
+    expect(production.app).toMatchObject({ removal: "retain", protect: true });
+    expect(production.error).toMatch(/AUTHLITH_ALLOWED_ORIGINS is not set for stage "production"/);
   });
 });
 
