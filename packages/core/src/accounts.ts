@@ -8,7 +8,8 @@ import type { Deps, RequestMeta } from "./deps";
 import { uuidv7 } from "./ids";
 import { describeError } from "./log";
 import { checkPasswordPolicy, normalizePassword } from "./password";
-import { checkLimits, rateLimitIp, resetCounter } from "./rate-limit";
+import { checkLimits, rateLimitIp, resetCounters } from "./rate-limit";
+import { issueDeviceToken, verifyDeviceToken } from "./device";
 import { fail, ok, type Result } from "./result";
 import { completeSignIn, insertAuditSql, insertSessionSql, newSession, type AuthSuccess, type PublicUser } from "./sessions";
 
@@ -73,12 +74,15 @@ export async function register(
   );
   if (rows.length === 0) return fail("EMAIL_TAKEN");
   const user: PublicUser = { id: userId, email, emailVerified: false, name, createdAt: toIso(now) };
-  return ok(await completeSignIn(deps, user, session.token, session.absoluteExpiresAt));
+  const signedIn = await completeSignIn(deps, user, session.token, session.absoluteExpiresAt);
+  return ok({ ...signedIn, deviceToken: issueDeviceToken(deps.hmacKey, emailSubject(deps, canonicalEmail(email)), now) });
 }
 
 export interface LoginInput {
   email: string;
   password: string;
+  /** A known-device token from an earlier sign-in to this account, if the device has one. */
+  deviceToken?: string | undefined;
 }
 
 export type LoginError = "INVALID_CREDENTIALS" | "RATE_LIMITED";
@@ -93,25 +97,33 @@ export type LoginError = "INVALID_CREDENTIALS" | "RATE_LIMITED";
 export async function login(deps: Deps, meta: RequestMeta, input: LoginInput): Promise<Result<AuthSuccess, LoginError>> {
   const canonical = canonicalEmail(input.email);
   const subject = emailSubject(deps, canonical);
-  const { loginPerIp, loginFailuresPerAccount } = deps.config.rateLimits;
-  const accountKey = `login:account:${subject}`;
+  const { loginPerIp, loginFailuresPerAccount, loginConsecutiveFailures } = deps.config.rateLimits;
+  // A device that signed in to this account before has its own failure budget, so attempts
+  // from elsewhere cannot lock it out; everyone else shares the account's.
+  const deviceId = input.deviceToken ? verifyDeviceToken(deps.hmacKey, input.deviceToken, subject, deps.clock.now()) : null;
+  const scopeKeys = (scope: string) => [`login:${scope}`, `login:consecutive:${scope}`] as const;
+  const accountKeys = scopeKeys(`account:${subject}`);
+  const [windowKey, ceilingKey] = deviceId ? scopeKeys(`device:${deviceId}`) : accountKeys;
 
-  // The account counter is taken before the password is checked, atomically, so concurrent or
-  // batched guesses each take a slot: at most `limit` verifications per window, however they
-  // arrive. A success gives the run back (the counter is cleared); a failure keeps its slot.
-  // The limit check (Redis) and the user look-up (a read) go out together: one wait, not two.
+  // The counters are taken before the password is checked, atomically, so concurrent or batched
+  // guesses each take a slot: at most `limit` verifications per window, however they arrive. A
+  // success gives the run back (the counters are cleared); a failure keeps its slot. The limit
+  // check (Redis) and the user look-up (a read) go out together: one wait, not two.
   const [limits, user] = await Promise.all([
     checkLimits(deps, [
       { key: `login:ip:${rateLimitIp(meta.ip)}`, limit: loginPerIp, by: 1 },
-      { key: accountKey, limit: loginFailuresPerAccount, by: 1 },
+      { key: windowKey, limit: loginFailuresPerAccount, by: 1 },
+      { key: ceilingKey, limit: loginConsecutiveFailures, by: 1 },
     ]),
     findUserByEmail(deps, canonical),
   ]);
   if (limits.state === "limited") {
-    // Record the moment an account locks (once per window), not every refused attempt.
-    if (limits.counts[1] === loginFailuresPerAccount.limit + 1) {
-      await recordAuditEvent(deps, meta, AuditEvent.loginRateLimited, { userId: user?.publicUser.id ?? null, subject });
-      deps.log.warn("login.account_locked", { requestId: meta.requestId, subject });
+    // Record the moment a lock starts (once per window or ceiling), not every refused attempt.
+    const [, window, ceiling] = limits.counts;
+    if (window === loginFailuresPerAccount.limit + 1 || ceiling === loginConsecutiveFailures.limit + 1) {
+      const details = { scope: deviceId ? "device" : "account", ceiling: ceiling! > loginConsecutiveFailures.limit };
+      await recordAuditEvent(deps, meta, AuditEvent.loginRateLimited, { userId: user?.publicUser.id ?? null, subject, details });
+      deps.log.warn("login.locked", { requestId: meta.requestId, subject, ...details });
     }
     return fail("RATE_LIMITED", limits.retryAfterSeconds);
   }
@@ -144,10 +156,11 @@ export async function login(deps: Deps, meta: RequestMeta, input: LoginInput): P
     )
     ${insertAuditSql(deps, meta, AuditEvent.loginSucceeded, { userId: sql`${user.publicUser.id}::uuid`, sessionId: sql`s.id`, subject, from: sql`FROM s` })}`,
   );
-  // A success ends the run of failures, in Redis and (by its audit event) in the Postgres fallback.
-  if (limits.state === "ok") await resetCounter(deps, accountKey);
+  // A success ends the run of failures (the account's, and this device's), in Redis and (by its
+  // audit event) in the Postgres fallback.
+  if (limits.state === "ok") await resetCounters(deps, [...new Set([...accountKeys, windowKey, ceilingKey])]);
   if (deps.hasher.needsRehash(user.passwordHash)) await upgradeHash(deps, user.publicUser.id, password);
-  return ok(signedIn);
+  return ok({ ...signedIn, deviceToken: issueDeviceToken(deps.hmacKey, subject, deps.clock.now(), deviceId ?? undefined) });
 }
 
 interface UserRow {

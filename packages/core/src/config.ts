@@ -7,16 +7,18 @@ import "./zod";
 const int = (min: number, max: number, fallback: number) =>
   z._default(z.int().check(z.minimum(min), z.maximum(max)), fallback);
 
+const DAY = 24 * 60 * 60;
+const FOREVER = Number.MAX_SAFE_INTEGER;
+
 const positive = z.int().check(z.positive());
 const limit = (fallback: { limit: number; windowSeconds: number }) =>
   z._default(z.object({ limit: positive, windowSeconds: positive }), fallback);
 
-const DAY = 24 * 60 * 60;
-const FOREVER = Number.MAX_SAFE_INTEGER;
 
 const RATE_LIMIT_DEFAULTS = {
   loginPerIp: { limit: 30, windowSeconds: 60 },
   loginFailuresPerAccount: { limit: 10, windowSeconds: 15 * 60 },
+  loginConsecutiveFailures: { limit: 100, windowSeconds: 30 * DAY },
   registerPerIp: { limit: 10, windowSeconds: 10 * 60 },
   refreshFailuresPerIp: { limit: 60, windowSeconds: 60 },
   refreshPerSession: { limit: 30, windowSeconds: 60 },
@@ -66,6 +68,11 @@ export const AuthConfigSchema = z.object({
       loginPerIp: limit(RATE_LIMIT_DEFAULTS.loginPerIp),
       /** Sign-in attempts per account (known or not) before it is locked for the window. */
       loginFailuresPerAccount: limit(RATE_LIMIT_DEFAULTS.loginFailuresPerAccount),
+      /**
+       * Ceiling on attempts without a success (NIST 800-63B 3.2.2: at most 100), per account and,
+       * separately, per known device. Cleared by a successful sign-in.
+       */
+      loginConsecutiveFailures: limit(RATE_LIMIT_DEFAULTS.loginConsecutiveFailures),
       registerPerIp: limit(RATE_LIMIT_DEFAULTS.registerPerIp),
       /** Refreshes that failed (expired, revoked, replayed), per IP. Forged tokens fail before any I/O. */
       refreshFailuresPerIp: limit(RATE_LIMIT_DEFAULTS.refreshFailuresPerIp),

@@ -4,6 +4,7 @@ export * from "./audit";
 export * from "./clock";
 export * from "./config";
 export * from "./deps";
+export * from "./device";
 export * from "./keys";
 export * from "./log";
 export * from "./password";

@@ -48,9 +48,9 @@ export async function countFailure(deps: Deps, key: string, limit: RateLimit): P
   await bestEffort(deps.store.increment([{ key: `rl:${key}`, by: 1, windowMs: limit.windowSeconds * 1000 }]));
 }
 
-/** Clears a counter (failures, after a successful sign-in). Best effort. */
-export async function resetCounter(deps: Deps, key: string): Promise<void> {
-  await bestEffort(deps.store.delete([`rl:${key}`]));
+/** Clears counters (failures, after a successful sign-in). Best effort. */
+export async function resetCounters(deps: Deps, keys: readonly string[]): Promise<void> {
+  await bestEffort(deps.store.delete(keys.map((key) => `rl:${key}`)));
 }
 
 async function bestEffort(operation: Promise<unknown>): Promise<void> {

@@ -36,6 +36,8 @@ export interface AuthSuccess {
   refreshToken: string;
   /** When the refresh token stops working at the latest (absolute session lifetime), ms. */
   refreshTokenExpiresAtMs: number;
+  /** Known-device token for this account (sign-in and sign-up only); see device.ts. */
+  deviceToken?: string;
 }
 
 /** Longest chain walk when proving that an old token belongs to a session (≈ 1 µs per step). */

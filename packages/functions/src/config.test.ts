@@ -12,7 +12,7 @@ describe("parseEnvConfig", () => {
     const config = parseEnvConfig(base);
     expect(config.auth).toMatchObject({ issuer: "https://auth.example.com/", audience: "authlith", signingAlg: "ES256", accessTokenTtlSeconds: 900, refreshGraceSeconds: 10 });
     expect(config.http.allowedOrigins).toEqual(["https://auth.example.com"]);
-    expect(config.http.cookie).toEqual({ name: "__Host-authlith_rt", sameSite: "Lax" });
+    expect(config.http.cookie).toEqual({ name: "__Host-authlith_rt", sameSite: "Lax", deviceName: "__Host-authlith_device" });
     expect(config.http.maxBodyBytes).toBe(16 * 1024);
     expect(config.database).toBeNull();
     expect(config.redis).toBeNull();

@@ -22,7 +22,8 @@ export interface RuntimeConfig {
 export interface HttpConfig {
   /** Origins allowed to call with credentials (CORS) and to use the refresh cookie. */
   allowedOrigins: string[];
-  cookie: { name: string; sameSite: "Lax" | "Strict" };
+  /** The refresh-token cookie, and the known-device cookie (see core's device.ts). */
+  cookie: { name: string; sameSite: "Lax" | "Strict"; deviceName: string };
   maxBodyBytes: number;
   /** Largest tRPC batch accepted. */
   maxBatchSize: number;
@@ -106,7 +107,7 @@ export function parseEnvConfig(env: Env): RuntimeConfig {
     },
     http: {
       allowedOrigins: [...new Set([issuerOrigin, ...e.AUTHLITH_ALLOWED_ORIGINS])],
-      cookie: { name: "__Host-authlith_rt", sameSite: e.AUTHLITH_COOKIE_SAMESITE },
+      cookie: { name: "__Host-authlith_rt", sameSite: e.AUTHLITH_COOKIE_SAMESITE, deviceName: "__Host-authlith_device" },
       maxBodyBytes: 16 * 1024,
       maxBatchSize: 10,
     },

@@ -1,5 +1,5 @@
-import type { AuthSuccess } from "@authlith/core";
-import { clearRefreshCookie, refreshCookie } from "./http/cookies";
+import { DEVICE_TOKEN_TTL_SECONDS, type AuthSuccess } from "@authlith/core";
+import { clearRefreshCookie, deviceCookie, refreshCookie } from "./http/cookies";
 import { publicError, type Context } from "./trpc";
 
 /**
@@ -21,6 +21,8 @@ export interface TokenResponse {
   accessToken: string;
   accessTokenExpiresAt: string;
   refreshToken?: string;
+  /** Token transport, sign-in and sign-up: send it back as `deviceToken` on later sign-ins. */
+  deviceToken?: string;
 }
 
 export function deliverTokens(ctx: Context, result: AuthSuccess, transport: Transport): TokenResponse {
@@ -31,9 +33,14 @@ export function deliverTokens(ctx: Context, result: AuthSuccess, transport: Tran
     accessToken: result.accessToken,
     accessTokenExpiresAt: result.accessTokenExpiresAt,
   };
-  if (transport === "token") return { ...body, refreshToken: result.refreshToken };
+  if (transport === "token") {
+    return { ...body, refreshToken: result.refreshToken, ...(result.deviceToken ? { deviceToken: result.deviceToken } : {}) };
+  }
   const maxAgeSeconds = (result.refreshTokenExpiresAtMs - ctx.deps.clock.now()) / 1000;
   ctx.responseHeaders.append("set-cookie", refreshCookie(ctx.http.cookie, result.refreshToken, maxAgeSeconds));
+  if (result.deviceToken) {
+    ctx.responseHeaders.append("set-cookie", deviceCookie(ctx.http.cookie.deviceName, result.deviceToken, DEVICE_TOKEN_TTL_SECONDS));
+  }
   return body;
 }
 

@@ -70,8 +70,9 @@ describe.each(backends)("procedures on $name", (backend) => {
       const reply = await client().mutate("auth.register", { email: uniqueEmail(), password: PASSWORD });
       const result = data(reply);
       expect(result.refreshToken).toBeUndefined();
-      expect(reply.cookies).toHaveLength(1);
+      expect(reply.cookies.map((c) => c.split("=")[0])).toEqual([COOKIE_NAME, "__Host-authlith_device"]);
       const cookie = reply.cookies[0]!;
+      expect(reply.cookies[1]).toMatch(/^__Host-authlith_device=[A-Za-z0-9_-]{70}; Path=\/; Max-Age=31536000; HttpOnly; Secure; SameSite=Strict$/);
       expect(cookie).toMatch(new RegExp(`^${COOKIE_NAME}=[A-Za-z0-9_-]{91};`));
       expect(cookie).toContain("HttpOnly");
       expect(cookie).toContain("Secure");
@@ -224,6 +225,59 @@ describe.each(backends)("procedures on $name", (backend) => {
       const { limit } = app.runtime.deps.config.rateLimits.loginFailuresPerAccount;
       for (let i = 0; i < limit + 3; i++) await client().mutate("auth.login", { email, password: "wrong password!" });
       expect((await auditTypes(user.id)).filter((t) => t === "login.rate_limited")).toHaveLength(1);
+    });
+
+    it("does not let attempts from elsewhere lock out a device that signed in before", async () => {
+      const email = uniqueEmail("home");
+      const home = client();
+      data(await home.mutate("auth.register", { email, password: PASSWORD }));
+      const { limit } = app.runtime.deps.config.rateLimits.loginFailuresPerAccount;
+      for (let i = 0; i <= limit; i++) await client().mutate("auth.login", { email, password: "attacker guess" });
+      expect((await client().mutate("auth.login", { email, password: PASSWORD })).status).toBe(429);
+      // The known device has its own budget.
+      expect((await home.mutate("auth.login", { email, password: PASSWORD })).status).toBe(200);
+      // Its own failures lock only itself: the account's budget is separate.
+      for (let i = 0; i < limit; i++) await home.mutate("auth.login", { email, password: "typo typo" });
+      expect((await home.mutate("auth.login", { email, password: PASSWORD })).status).toBe(429);
+    });
+
+    it("honours device tokens of the token transport, and only for their own account", async () => {
+      const email = uniqueEmail("native");
+      const other = uniqueEmail("other");
+      const signedUp = data(await client().mutate("auth.register", { email, password: PASSWORD }, tokenTransport));
+      const otherDevice = data(await client().mutate("auth.register", { email: other, password: PASSWORD }, tokenTransport)).deviceToken;
+      expect(signedUp.deviceToken).toMatch(/^[A-Za-z0-9_-]{70}$/);
+      const { limit } = app.runtime.deps.config.rateLimits.loginFailuresPerAccount;
+      for (let i = 0; i <= limit; i++) await client().mutate("auth.login", { email, password: "attacker guess" });
+      // Another account's device, garbage and a tampered token are no device at all: locked.
+      for (const deviceToken of [otherDevice, "x".repeat(70), signedUp.deviceToken.slice(0, -2) + "AA"]) {
+        expect((await client().mutate("auth.login", { email, password: PASSWORD, deviceToken }, tokenTransport)).status).toBe(429);
+      }
+      const withDevice = await client().mutate("auth.login", { email, password: PASSWORD, deviceToken: signedUp.deviceToken }, tokenTransport);
+      expect(withDevice.status).toBe(200);
+      expect(data(withDevice).deviceToken).toBeDefined();
+    });
+
+    it.runIf(!backend.real)("stops guessing for good after 100 consecutive failures, until a known device signs in", async () => {
+      const email = uniqueEmail("ceiling");
+      const home = client();
+      data(await home.mutate("auth.register", { email, password: PASSWORD }));
+      const { loginFailuresPerAccount: window, loginConsecutiveFailures: ceiling } = app.runtime.deps.config.rateLimits;
+      let failures = 0;
+      while (failures < ceiling.limit) {
+        for (let i = 0; i < window.limit && failures < ceiling.limit; i++, failures++) {
+          expect((await client().mutate("auth.login", { email, password: `guess ${failures}` })).status).toBe(401);
+        }
+        app.clock.advance(window.windowSeconds * 1000 + 1000); // each window lock runs out...
+      }
+      // ...but the ceiling does not: even the right password from a new device is refused.
+      const refused = await client().mutate("auth.login", { email, password: PASSWORD });
+      expect(refused.status).toBe(429);
+      expect(Number(refused.headers["retry-after"])).toBeGreaterThan(window.windowSeconds);
+      expect(await auditTypes((await db().select().from(users).where(eq(users.emailCanonical, email)))[0]!.id)).toContain("login.rate_limited");
+      // The owner's known device still signs in, and that ends the run for everyone.
+      expect((await home.mutate("auth.login", { email, password: PASSWORD })).status).toBe(200);
+      expect((await client().mutate("auth.login", { email, password: PASSWORD })).status).toBe(200);
     });
 
     it("resets the failure count after a successful sign-in", async () => {

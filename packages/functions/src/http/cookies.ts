@@ -25,3 +25,12 @@ export function refreshCookie(options: RefreshCookieOptions, value: string, maxA
 }
 
 export const clearRefreshCookie = (options: RefreshCookieOptions): string => refreshCookie(options, "", 0);
+
+/**
+ * The known-device cookie: HttpOnly, Secure, SameSite=Strict (only ever needed on a same-site
+ * sign-in), a year long. It is not a credential: it only picks the failure budget a sign-in
+ * attempt counts against.
+ */
+export function deviceCookie(name: string, value: string, maxAgeSeconds: number): string {
+  return `${name}=${value}; Path=/; Max-Age=${Math.floor(maxAgeSeconds)}; HttpOnly; Secure; SameSite=Strict`;
+}

@@ -57,7 +57,8 @@ export const authRouter = router({
   }),
 
   login: publicProcedure.input(loginInput).mutation(async ({ ctx, input }) => {
-    const result = await login(ctx.deps, ctx.meta, input);
+    const deviceToken = input.deviceToken ?? ctx.cookies.get(ctx.http.cookie.deviceName);
+    const result = await login(ctx.deps, ctx.meta, { ...input, deviceToken });
     if (!result.ok) throw toTRPCError(result.code, result.retryAfterSeconds);
     return deliverTokens(ctx, result.value, requestedTransport(ctx));
   }),

@@ -33,6 +33,8 @@ export const registerInput = z.strictObject({
 export const loginInput = z.strictObject({
   email: emailSchema,
   password: passwordSchema,
+  /** Token transport: the known-device token from an earlier sign-in (browsers send a cookie). */
+  deviceToken: z.optional(z.string().check(z.maxLength(200))),
 });
 
 export const refreshTokenField = z.string().check(z.minLength(1), z.maxLength(256));
