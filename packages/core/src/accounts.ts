@@ -2,7 +2,7 @@ import { and, count, eq, gt, sql } from "drizzle-orm";
 import { AuditEvent, recordAuditEvent } from "./audit";
 import { toIso } from "./clock";
 import { hmacSha256 } from "./crypto";
-import { queryRows, toNumber } from "./db/client";
+import { queryRows } from "./db/client";
 import { auditEvents, users } from "./db/schema";
 import type { Deps, RequestMeta } from "./deps";
 import { uuidv7 } from "./ids";
@@ -11,7 +11,7 @@ import { checkPasswordPolicy, normalizePassword } from "./password";
 import { checkLimits, rateLimitIp, resetCounters } from "./rate-limit";
 import { issueDeviceToken, verifyDeviceToken } from "./device";
 import { fail, ok, type Result } from "./result";
-import { completeSignIn, insertAuditSql, insertSessionSql, newSession, type AuthSuccess, type PublicUser } from "./sessions";
+import { completeSignIn, insertAuditSql, insertSessionSql, newSession, toPublicUser, type AuthSuccess, type PublicUser } from "./sessions";
 
 /** The form of an email used for uniqueness and look-ups. */
 export const canonicalEmail = (email: string): string => email.trim().normalize("NFC").toLowerCase();
@@ -182,13 +182,7 @@ async function findUserByEmail(deps: Deps, canonical: string) {
       FROM users WHERE email_canonical = ${canonical}::text LIMIT 1`,
   );
   if (!row) return null;
-  const publicUser: PublicUser = {
-    id: row.id,
-    email: row.email,
-    emailVerified: row.email_verified,
-    name: row.name,
-    createdAt: toIso(toNumber(row.created_ms)),
-  };
+  const publicUser = toPublicUser({ ...row, emailVerified: row.email_verified, createdAtMs: row.created_ms });
   return { publicUser, passwordHash: row.password_hash, disabled: row.disabled };
 }
 

@@ -27,6 +27,11 @@ export interface PublicUser {
   createdAt: string;
 }
 
+/** A user as the API shows it, from the columns every sign-in path reads. */
+export function toPublicUser(row: { id: string; email: string; name: string | null; emailVerified: boolean; createdAtMs: number | string }): PublicUser {
+  return { id: row.id, email: row.email, emailVerified: row.emailVerified, name: row.name, createdAt: toIso(toNumber(row.createdAtMs)) };
+}
+
 /** What a successful sign-in, sign-up or refresh hands to the transport. */
 export interface AuthSuccess {
   user: PublicUser;
@@ -192,13 +197,7 @@ export async function rotateRefreshToken(
   );
   const rotated = rows[0];
   if (rotated) {
-    const user: PublicUser = {
-      id: rotated.user_id,
-      email: rotated.email,
-      emailVerified: rotated.email_verified,
-      name: rotated.name,
-      createdAt: toIso(toNumber(rotated.user_created_ms)),
-    };
+    const user = toPublicUser({ ...rotated, id: rotated.user_id, emailVerified: rotated.email_verified, createdAtMs: rotated.user_created_ms });
     return ok(await completeSignIn(deps, user, child, toNumber(rotated.absolute_expires_ms)));
   }
   return resolveLostRotation(deps, meta, presented);
@@ -265,13 +264,7 @@ async function resolveLostRotation(
   const isParent = row.generation === presented.generation + 1;
   const rotatedAgoMs = row.rotatedAt ? now - row.rotatedAt.getTime() : Number.POSITIVE_INFINITY;
   if (isParent && rotatedAgoMs <= deps.config.refreshGraceSeconds * 1000) {
-    const user: PublicUser = {
-      id: row.userId,
-      email: row.email,
-      emailVerified: row.emailVerifiedAt !== null,
-      name: row.name,
-      createdAt: toIso(row.userCreatedAt.getTime()),
-    };
+    const user = toPublicUser({ ...row, id: row.userId, emailVerified: row.emailVerifiedAt !== null, createdAtMs: row.userCreatedAt.getTime() });
     return ok(await completeSignIn(deps, user, current, row.absoluteExpiresAt.getTime()));
   }
 
