@@ -53,7 +53,7 @@ export default $config({
       transform: {
         instance: (args) => {
           args.backupRetentionPeriod = settings.postgres.backupRetentionDays;
-          if (settings.production) {
+          if (settings.postgres.deletionProtection) {
             args.deletionProtection = true;
             args.skipFinalSnapshot = false;
             args.finalSnapshotIdentifier = `${$app.name}-${stage}-final`;

@@ -5,7 +5,7 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     root: fileURLToPath(new URL(".", import.meta.url)),
-    include: ["tests/**/*.test.ts", "test/**/*.test.ts"],
+    include: ["tests/**/*.test.ts", "test/**/*.test.ts", "src/**/*.test.ts"],
     // Child processes, not threads: the suites spawn Node processes and change directories.
     pool: "forks",
     testTimeout: 120_000,
