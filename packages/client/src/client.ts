@@ -1,0 +1,288 @@
+import { accessTokenTimes } from "./access-token.js";
+import { AuthClientError, notSignedIn } from "./errors.js";
+import { createRpc } from "./rpc.js";
+import { memoryStorage, type TokenStorage } from "./storage.js";
+import { createTabs, noTabs, type HeldToken, type SignedOutReason } from "./tabs.js";
+import type { LoginInput, Me, RegisterInput, SessionInfo, TokenResponse, User } from "./types.js";
+
+export type SessionEvent =
+  /** This client has a session now: sign-up, sign-in, restored after a reload, or another tab signed in. */
+  | { type: "signed_in"; user: User }
+  /** A new access token (this tab rotated, or another tab handed its new one over). */
+  | { type: "refreshed"; user: User }
+  /** The session ended: `logout` here or in another tab, `revoked` elsewhere, or `expired`. */
+  | { type: "signed_out"; reason: SignedOutReason };
+
+export interface AuthClientOptions {
+  /** Base URL of the authlith service, e.g. https://auth.example.com. */
+  url: string;
+  /**
+   * "cookie" (the default in browsers): the refresh token lives in an HttpOnly cookie that page
+   * scripts cannot read. "token" (the default elsewhere): the client keeps it in `storage`.
+   */
+  transport?: "cookie" | "token";
+  /** Token transport: where the refresh token is kept. Default: memory. */
+  storage?: TokenStorage;
+  /** Refresh this many seconds before the access token expires. Default: 60, or half its life if shorter. */
+  refreshMarginSeconds?: number;
+  /** Give up on a request after this long (error kind "network", reason TIMEOUT). Default 30. */
+  timeoutSeconds?: number;
+  /** Cookie transport: coordinate with the other tabs of this origin (Web Locks, BroadcastChannel). Default true. */
+  crossTab?: boolean;
+  fetch?: typeof globalThis.fetch;
+}
+
+/** A session as the client holds it: the access token lives in memory only. */
+export interface AuthSession {
+  user: User;
+  accessToken: string;
+  /** When the access token expires, by this device's clock. */
+  accessTokenExpiresAt: Date;
+}
+
+export interface AuthClient {
+  readonly transport: "cookie" | "token";
+  /** Creates an account and signs in. */
+  register(input: RegisterInput): Promise<TokenResponse>;
+  login(input: LoginInput): Promise<TokenResponse>;
+  /** Picks up an existing session (after a page reload, from another tab or the cookie): the user, or null. */
+  restore(): Promise<User | null>;
+  me(): Promise<Me>;
+  sessions: {
+    list(): Promise<SessionInfo[]>;
+    /** Ends one of the user's sessions (another device): it is signed out on its next call. */
+    revoke(sessionId: string): Promise<void>;
+    /** Signs out every other device of this user. */
+    revokeOthers(): Promise<{ revokedSessions: number }>;
+  };
+  /** Ends this session, here and in every other tab. */
+  logout(): Promise<void>;
+  /** Ends every session of the user, this one included. */
+  logoutAll(): Promise<{ revokedSessions: number }>;
+  /** A usable access token (refreshed if needed), for calling your own APIs; null when signed out. */
+  getAccessToken(): Promise<string | null>;
+  /** Rotates the refresh token now (or joins the refresh in progress); null when there is no session. */
+  refresh(): Promise<AuthSession | null>;
+  /** The signed-in user as last known, without a request; null when signed out. */
+  getUser(): User | null;
+  /** Calls `listener` on every sign-in, refresh and sign-out; returns the unsubscribe function. */
+  onSessionChange(listener: (event: SessionEvent) => void): () => void;
+  /** Stops talking to other tabs (for tests and teardown); the client still works on its own. */
+  close(): void;
+}
+
+const DEFAULT_MARGIN_MS = 60_000;
+const isBrowser = () => typeof window !== "undefined" && typeof document !== "undefined";
+
+/**
+ * The client a frontend imports. It keeps the access token in memory, attaches it, refreshes it
+ * shortly before it expires and once after an UNAUTHORIZED answer (retrying the call once), and
+ * shares one refresh between concurrent calls, and, in a browser, between tabs.
+ */
+export function createAuthClient(options: AuthClientOptions): AuthClient {
+  const transport = options.transport ?? (isBrowser() ? "cookie" : "token");
+  const url = options.url.replace(/\/+$/, "");
+  const storage = options.storage ?? memoryStorage();
+  const explicitMarginMs = options.refreshMarginSeconds === undefined ? undefined : options.refreshMarginSeconds * 1000;
+  const rpc = createRpc({
+    url,
+    fetch: options.fetch ?? globalThis.fetch.bind(globalThis),
+    credentials: transport === "cookie" ? "include" : "omit",
+    headers: transport === "token" ? { "x-authlith-transport": "token" } : {},
+    timeoutMs: (options.timeoutSeconds ?? 30) * 1000,
+  });
+  const listeners = new Set<(event: SessionEvent) => void>();
+
+  let held: HeldToken | null = null;
+  let refreshing: Promise<HeldToken | null> | null = null;
+  /** Sessions this client saw end: a late message from another tab cannot bring one back. */
+  const ended = new Set<string>();
+
+  const tabs =
+    transport === "cookie" && options.crossTab !== false
+      ? createTabs(url, {
+          onToken(event, token) {
+            if (token.sessionId && ended.has(token.sessionId)) return;
+            if (held?.accessToken === token.accessToken) return;
+            if (held && event === "refreshed" && token.expiresAtMs < held.expiresAtMs) return;
+            take(token, event === "signed_in" || held?.user.id !== token.user.id ? "signed_in" : "refreshed");
+          },
+          onSignedOut: (reason, sessionId) => void forget(reason, sessionId, false),
+          current: () => held,
+        })
+      : noTabs;
+
+  const emit = (event: SessionEvent) => {
+    for (const listener of listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
+  };
+
+  const isFresh = (token: HeldToken) => {
+    const marginMs = explicitMarginMs ?? Math.min(DEFAULT_MARGIN_MS, (token.expiresAtMs - token.receivedAtMs) / 2);
+    return token.expiresAtMs - marginMs > Date.now();
+  };
+
+  function take(token: HeldToken, event: "signed_in" | "refreshed"): HeldToken {
+    held = token;
+    emit({ type: event, user: token.user });
+    return token;
+  }
+
+  /** A token answer from the server: hold it, keep the refresh token, tell the other tabs. */
+  async function accept(result: TokenResponse, event: "signed_in" | "refreshed"): Promise<HeldToken> {
+    const times = accessTokenTimes(result.accessToken, result.accessTokenExpiresAt, Date.now());
+    const token: HeldToken = { accessToken: result.accessToken, user: result.user, ...times };
+    if (transport === "token" && result.refreshToken) await storage.set(result.refreshToken);
+    take(token, event);
+    tabs.announce({ type: "token", event, token });
+    return token;
+  }
+
+  async function forget(reason: SignedOutReason, sessionId: string | null, announce: boolean) {
+    if (!announce && sessionId && held?.sessionId && held.sessionId !== sessionId) {
+      ended.add(sessionId); // another tab ended an older session, not the one this client holds
+      return;
+    }
+    const wasSignedIn = held !== null;
+    for (const id of [sessionId, held?.sessionId]) if (id) ended.add(id);
+    held = null;
+    if (transport === "token") await storage.set(null);
+    if (announce) tabs.announce({ type: "signed_out", reason, sessionId });
+    if (wasSignedIn || reason === "logout") emit({ type: "signed_out", reason });
+  }
+
+  /** Spends the refresh token. Null when there is no session (the client is then signed out). */
+  async function rotate(cause: AuthClientError | null): Promise<HeldToken | null> {
+    const refreshToken = transport === "token" ? await storage.get() : undefined;
+    if (transport === "token" && !refreshToken) {
+      if (held) await forget("expired", held.sessionId, true);
+      return null;
+    }
+    try {
+      const result = await rpc("mutation", "auth", "refresh", refreshToken ? { refreshToken } : undefined);
+      return await accept(result, held ? "refreshed" : "signed_in");
+    } catch (error) {
+      if (!AuthClientError.is(error, "unauthorized")) throw error; // offline, rate limited: still signed in
+      const reason = cause?.reason === "SESSION_REVOKED" ? "revoked" : "expired";
+      await forget(reason, held?.sessionId ?? null, true);
+      return null;
+    }
+  }
+
+  /**
+   * A usable access token, one refresh at a time per client and per browser: the token another
+   * tab handed over while this one waited its turn, or one another tab holds, or a rotation.
+   * `rejected` is a token the server just refused; `force` skips straight to rotating.
+   */
+  function renew(rejected: AuthClientError | null, rejectedToken: string | null, force: boolean) {
+    refreshing ??= (async () => {
+      try {
+        return await tabs.exclusive(async () => {
+          if (!force) {
+            const usable = (token: HeldToken) => token.accessToken !== rejectedToken && isFresh(token);
+            if (held && usable(held)) return held;
+            const shared = await tabs.ask(usable);
+            if (shared && !(shared.sessionId && ended.has(shared.sessionId))) {
+              return take(shared, held && held.user.id === shared.user.id ? "refreshed" : "signed_in");
+            }
+          }
+          return rotate(rejected);
+        });
+      } finally {
+        refreshing = null;
+      }
+    })();
+    return refreshing;
+  }
+
+  async function accessToken(): Promise<string | null> {
+    if (held && isFresh(held)) return held.accessToken;
+    return (await renew(null, null, false))?.accessToken ?? null;
+  }
+
+  /** An authenticated call; after UNAUTHORIZED, one refresh and one retry. */
+  async function authed<T>(call: (accessToken: string) => Promise<T>): Promise<T> {
+    const token = await accessToken();
+    if (!token) throw notSignedIn();
+    try {
+      return await call(token);
+    } catch (error) {
+      if (!AuthClientError.is(error, "unauthorized")) throw error;
+      const renewed = await renew(error, token, false);
+      if (!renewed) throw error;
+      return await call(renewed.accessToken);
+    }
+  }
+
+  const toSession = (token: HeldToken): AuthSession => ({
+    user: token.user,
+    accessToken: token.accessToken,
+    accessTokenExpiresAt: new Date(token.expiresAtMs),
+  });
+
+  return {
+    transport,
+    async register(input) {
+      const result = await rpc("mutation", "auth", "register", input);
+      await accept(result, "signed_in");
+      return result;
+    },
+    async login(input) {
+      const result = await rpc("mutation", "auth", "login", input);
+      await accept(result, "signed_in");
+      return result;
+    },
+    async restore() {
+      if (held && isFresh(held)) return held.user;
+      return (await renew(null, null, false))?.user ?? null;
+    },
+    me: () => authed((token) => rpc("query", "auth", "me", undefined, token)),
+    sessions: {
+      list: () => authed((token) => rpc("query", "session", "list", undefined, token)).then((r) => r.sessions),
+      revoke: (sessionId) => authed((token) => rpc("mutation", "session", "revoke", { sessionId }, token)).then(() => {}),
+      revokeOthers: () =>
+        authed((token) => rpc("mutation", "session", "revokeOthers", undefined, token)).then((r) => ({
+          revokedSessions: r.revokedSessions,
+        })),
+    },
+    async logout() {
+      // In turn with refreshes: none of this browser's tabs is rotating the token being ended.
+      await tabs.exclusive(async () => {
+        const refreshToken = transport === "token" ? ((await storage.get()) ?? undefined) : undefined;
+        const sessionId = held?.sessionId ?? null;
+        try {
+          await rpc("mutation", "auth", "logout", refreshToken ? { refreshToken } : undefined, held?.accessToken);
+        } finally {
+          await forget("logout", sessionId, true);
+        }
+      });
+    },
+    async logoutAll() {
+      const sessionId = held?.sessionId ?? null;
+      try {
+        const result = await authed((token) => rpc("mutation", "auth", "logoutAll", undefined, token));
+        return { revokedSessions: result.revokedSessions };
+      } finally {
+        await forget("logout", sessionId, true);
+      }
+    },
+    getAccessToken: accessToken,
+    async refresh() {
+      const token = await renew(null, null, true);
+      return token ? toSession(token) : null;
+    },
+    getUser: () => held?.user ?? null,
+    onSessionChange(listener) {
+      listeners.add(listener);
+      return () => void listeners.delete(listener);
+    },
+    close: () => tabs.close(),
+  };
+}

@@ -1,0 +1,14 @@
+import type { InputOf, OutputOf } from "./rpc.js";
+
+// The public shapes, derived from the server's router. The published declarations carry them
+// expanded (scripts/build.ts), so an app that installs the client needs no server types.
+
+/** What register, login and refresh answer. `refreshToken` only with the token transport. */
+export type TokenResponse = OutputOf<"auth", "login">;
+export type User = TokenResponse["user"];
+/** `auth.me`: the user and session as the access token says. */
+export type Me = OutputOf<"auth", "me">;
+/** One of the user's sessions, as `sessions.list()` shows it. */
+export type SessionInfo = OutputOf<"session", "list">["sessions"][number];
+export type RegisterInput = InputOf<"auth", "register">;
+export type LoginInput = InputOf<"auth", "login">;
