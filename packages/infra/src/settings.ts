@@ -22,19 +22,6 @@ export const HANDLERS = {
   purge: "packages/functions/src/purge.handler",
 } as const;
 
-/**
- * The API function. arm64 (Graviton) costs 20 % less per GB-second than x86_64 and @node-rs/argon2
- * ships a linux-arm64 build. Lambda gives CPU in proportion to memory, one full vCPU at 1769 MB;
- * argon2id with parallelism 1 is single-threaded CPU work, so below 1769 MB every sign-in is
- * throttled and above it the second vCPU sits idle. See README "Deploy" (confirmed by `npm run bench`).
- */
-export const API_FUNCTION = {
-  runtime: "nodejs22.x",
-  architecture: "arm64",
-  memory: "1769 MB",
-  timeout: "10 seconds",
-} as const;
-
 /** The migrator and the purge job: I/O-bound, no argon2. */
 export const JOB_FUNCTION = {
   runtime: "nodejs22.x",

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { API_FUNCTION, LOCAL_POSTGRES, LOCAL_REDIS, NATIVE_PACKAGES } from "../src/settings";
+import { LOCAL_POSTGRES, LOCAL_REDIS, NATIVE_PACKAGES } from "../src/settings";
 import {
   buildInput,
   evaluateApp,
@@ -60,7 +60,6 @@ describe.each([
     const g = graph();
     const auth = plain(resource(g, LAMBDA, "AuthFunction").inputs);
     expect(auth).toMatchObject({ runtime: "nodejs22.x", architectures: ["arm64"], memorySize: 1769, timeout: 10 });
-    expect(API_FUNCTION).toMatchObject({ runtime: "nodejs22.x", architecture: "arm64", memory: "1769 MB" });
     const privateSubnets = ofType(g, "aws:ec2/subnet:Subnet").filter((s) => s.name.startsWith("VpcPrivateSubnet"));
     const publicSubnets = ofType(g, "aws:ec2/subnet:Subnet").filter((s) => s.name.startsWith("VpcPublicSubnet"));
     expect(privateSubnets).toHaveLength(2);
