@@ -3,6 +3,9 @@
 //
 //   node packages/infra/harness/evaluate.mjs --stage prod [--dev] --out graph.json
 //
+// Secrets come from SST_SECRET_<Name>, deploy-time settings from AUTHLITH_* (as with `sst deploy`).
+// AUTHLITH_EVAL_TRACE=1 prints progress; AUTHLITH_EVAL_KEEP=1 keeps the bundled config.
+//
 // What it takes (see ../../shared/SST.md): bundle sst.config.ts as the CLI does (SST's own esbuild,
 // the shim injected, `aws` and `sst` as globals, @pulumi/* external, output inside .sst/platform),
 // set mocks on the platform's copy of @pulumi/pulumi, fake the CLI's RPC server, run inside the
@@ -249,7 +252,9 @@ try {
   let last = -1;
   // A failed apply leaves its dependents waiting for ever: bound every wait.
   const bounded = (promise, ms) => Promise.race([promise, new Promise((done) => setTimeout(done, ms))]);
-  for (let i = 0; i < 200 && last !== resources.length && asyncFailures.length === 0; i++) {
+  // Settled: the count held through two rounds of waiting (a busy CI machine is slow to apply).
+  for (let i = 0, stable = 0; i < 200 && stable < 2 && asyncFailures.length === 0; i++) {
+    stable = last === resources.length ? stable + 1 : 0;
     last = resources.length;
     await bounded(pulumi.runtime.waitForRPCs(), 3000);
     await new Promise((done) => setTimeout(done, 150));
