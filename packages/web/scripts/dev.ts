@@ -1,0 +1,59 @@
+import { startDevServer } from "@authlith/functions/dev-server";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { createServer, type ViteDevServer } from "vite";
+
+export const WEB_ROOT = fileURLToPath(new URL("..", import.meta.url));
+
+/** The example app on `port`, talking to the API at `apiUrl`. */
+export async function startWebServer(options: { port: number; apiUrl: string; host?: string }): Promise<ViteDevServer> {
+  const server = await createServer({
+    configFile: `${WEB_ROOT}vite.config.ts`,
+    logLevel: "warn",
+    server: { port: options.port, strictPort: true, host: options.host ?? "127.0.0.1" },
+    define: { "import.meta.env.VITE_AUTHLITH_URL": JSON.stringify(options.apiUrl) },
+  });
+  await server.listen();
+  return server;
+}
+
+/**
+ * `npm run dev:web`: the API (as `npm run dev` starts it: PGlite and the in-process store unless
+ * DATABASE_URL / REDIS_URL say otherwise) and the example app beside it. Open the app on
+ * http://localhost:5173: the page and the API must be on the same site for the refresh cookie.
+ */
+async function main() {
+  const apiPort = Number(process.env.PORT ?? 3000);
+  const webPort = Number(process.env.WEB_PORT ?? 5173);
+  const api = await startDevServer({
+    ...process.env,
+    PORT: String(apiPort),
+    AUTHLITH_ALLOWED_ORIGINS: process.env.AUTHLITH_ALLOWED_ORIGINS ?? `http://localhost:${webPort},http://127.0.0.1:${webPort}`,
+  });
+  const web = await startWebServer({ port: webPort, apiUrl: api.url });
+  const appUrl = `http://localhost:${webPort}`;
+  process.stdout.write(
+    [
+      ``,
+      `authlith API     ${api.url}   (${api.description.database}, ${api.description.store} store)`,
+      `example app      ${appUrl}`,
+      `allowed origins  ${api.config.http.allowedOrigins.join(", ")}`,
+      ``,
+      `READY ${appUrl}`,
+      ``,
+    ].join("\n"),
+  );
+  const stop = async () => {
+    await web.close();
+    await api.close();
+    process.exit(0);
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((error: unknown) => {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  });
+}
