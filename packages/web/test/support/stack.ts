@@ -36,7 +36,7 @@ export interface Stack {
  * `npm run dev:web` runs it) on free ports. PGlite and the in-process store by default; with
  * TEST_DATABASE_URL / TEST_REDIS_URL (CI), a fresh Postgres database and a Redis key prefix of its own.
  */
-export async function startStack(): Promise<Stack> {
+export async function startStack(options: { allowedOrigins?: (appUrl: string) => string } = {}): Promise<Stack> {
   const [apiPort, webPort] = [await freePort(), await freePort()];
   const appUrl = `http://localhost:${webPort}`;
   const dataDir = await mkdtemp(join(tmpdir(), "authlith-web-e2e-"));
@@ -44,7 +44,7 @@ export async function startStack(): Promise<Stack> {
   const env: Record<string, string> = {
     PORT: String(apiPort),
     AUTHLITH_DATA_DIR: dataDir,
-    AUTHLITH_ALLOWED_ORIGINS: appUrl,
+    AUTHLITH_ALLOWED_ORIGINS: options.allowedOrigins?.(appUrl) ?? appUrl,
     LOG_LEVEL: "warn",
   };
 
