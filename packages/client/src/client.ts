@@ -2,8 +2,11 @@ import { accessTokenTimes } from "./access-token.js";
 import { AuthClientError, notSignedIn } from "./errors.js";
 import { createRpc } from "./rpc.js";
 import { memoryStorage, type TokenStorage } from "./storage.js";
-import { createTabs, noTabs, type HeldToken, type SignedOutReason } from "./tabs.js";
+import { createTabs, noTabs, type HeldToken } from "./tabs.js";
 import type { LoginInput, Me, RegisterInput, SessionInfo, TokenResponse, User } from "./types.js";
+
+/** Why a session ended: `logout` (here or in another tab), `revoked` (from another device), `expired`. */
+export type SignedOutReason = "logout" | "expired" | "revoked";
 
 export type SessionEvent =
   /** This client has a session now: sign-up, sign-in, restored after a reload, or another tab signed in. */

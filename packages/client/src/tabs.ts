@@ -1,3 +1,4 @@
+import type { SignedOutReason } from "./client.js";
 import type { User } from "./types.js";
 
 /** An access token as the tabs of one browser pass it around: in memory only, never stored. */
@@ -8,8 +9,6 @@ export interface HeldToken {
   receivedAtMs: number;
   expiresAtMs: number;
 }
-
-export type SignedOutReason = "logout" | "expired" | "revoked";
 
 /** What the tabs of one origin say to each other about one authlith service. */
 export type TabMessage =

@@ -5,10 +5,13 @@ import type { InputOf, OutputOf } from "./rpc.js";
 
 /** What register, login and refresh answer. `refreshToken` only with the token transport. */
 export type TokenResponse = OutputOf<"auth", "login">;
+/** The signed-in user. */
 export type User = TokenResponse["user"];
 /** `auth.me`: the user and session as the access token says. */
 export type Me = OutputOf<"auth", "me">;
 /** One of the user's sessions, as `sessions.list()` shows it. */
 export type SessionInfo = OutputOf<"session", "list">["sessions"][number];
+/** `register()`: email, password (8–256 characters) and an optional name. */
 export type RegisterInput = InputOf<"auth", "register">;
+/** `login()`: email and password. */
 export type LoginInput = InputOf<"auth", "login">;

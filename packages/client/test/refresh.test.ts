@@ -1,0 +1,220 @@
+import { generateSigningKey } from "@authlith/core";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { AuthClientError, createAuthClient, memoryStorage, type SessionEvent, type TokenStorage } from "../src/index";
+import { freePort, observedFetch, PASSWORD, refreshGeneration, startDevServer, uniqueEmail, type DevServer } from "./support/server";
+
+const MINUTE = 60_000;
+
+/** A storage that remembers every refresh token it was given. */
+function recordingStorage(): TokenStorage & { written: (string | null)[] } {
+  const inner = memoryStorage();
+  const written: (string | null)[] = [];
+  return {
+    written,
+    get: () => inner.get(),
+    set(token) {
+      written.push(token);
+      return inner.set(token);
+    },
+  };
+}
+
+describe("the client's refresh logic against a real dev server", () => {
+  let dataDir: string;
+  let port: number;
+  let server: DevServer;
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), "authlith-client-"));
+    port = await freePort();
+    server = await startDevServer(dataDir, port);
+  }, 90_000);
+  afterAll(async () => {
+    await server?.stop();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  const newClient = (options: { storage?: TokenStorage } = {}) => {
+    const observed = observedFetch();
+    const events: SessionEvent[] = [];
+    const client = createAuthClient({ url: server.url, transport: "token", fetch: observed.fetch, ...options });
+    client.onSessionChange((event) => events.push(event));
+    return { client, observed, events };
+  };
+
+  it("many calls refused at once (a key the server no longer has) share one refresh, and each is retried once", async () => {
+    const storage = recordingStorage();
+    const { client, observed, events } = newClient({ storage });
+    await client.register({ email: uniqueEmail("burst"), password: PASSWORD });
+
+    // The server restarts with a new signing key: every access token it issued before is refused
+    // (INVALID_TOKEN), while sessions and refresh tokens live on in its database.
+    await server.stop();
+    const keys = JSON.stringify({ keys: [await generateSigningKey("ES256")] });
+    server = await startDevServer(dataDir, port, { AUTHLITH_SIGNING_KEYS: keys });
+    try {
+      const before = observed.calls.length;
+      const results = await Promise.all([
+        ...Array.from({ length: 16 }, () => client.me()),
+        ...Array.from({ length: 4 }, () => client.sessions.list()),
+      ]);
+      expect(new Set(results.slice(0, 16).map((me) => "user" in me && me.user.id)).size).toBe(1);
+      expect(results.slice(16).every((sessions) => Array.isArray(sessions) && sessions.length === 1)).toBe(true);
+
+      const calls = observed.calls.slice(before);
+      expect(calls.filter((c) => c.procedure === "auth.refresh")).toEqual([{ procedure: "auth.refresh", status: 200 }]);
+      // Every call went out twice: refused with the old token, accepted with the new one.
+      const meStatuses = calls.filter((c) => c.procedure === "auth.me").map((c) => c.status);
+      expect(meStatuses.filter((s) => s === 401)).toHaveLength(16);
+      expect(meStatuses.filter((s) => s === 200)).toHaveLength(16);
+      expect(calls.filter((c) => c.procedure === "session.list")).toHaveLength(8);
+      expect(events.map((e) => e.type)).toEqual(["signed_in", "refreshed"]);
+      // One rotation: the stored refresh token moved from generation 0 to 1, once.
+      expect(storage.written.map((t) => t && refreshGeneration(t))).toEqual([0, 1]);
+    } finally {
+      await server.stop();
+      server = await startDevServer(dataDir, port); // back to the key set in the data directory
+    }
+  }, 120_000);
+
+  it("many calls on a revoked session: one refresh, refused; every call fails typed; one signed_out", async () => {
+    const storage = recordingStorage();
+    const { client, observed, events } = newClient({ storage });
+    const email = uniqueEmail("revoked");
+    await client.register({ email, password: PASSWORD });
+    const mine = (await client.sessions.list())[0]!.id;
+    const other = createAuthClient({ url: server.url, transport: "token" });
+    await other.login({ email, password: PASSWORD });
+    await other.sessions.revoke(mine);
+
+    const before = observed.calls.length;
+    const failures = await Promise.all(Array.from({ length: 12 }, () => client.me().catch((error: unknown) => error)));
+    for (const failure of failures) {
+      expect(AuthClientError.is(failure)).toBe(true);
+      expect(failure).toMatchObject({ kind: "unauthorized", status: 401, reason: "SESSION_REVOKED" });
+    }
+    expect(observed.calls.slice(before).filter((c) => c.procedure === "auth.refresh")).toEqual([
+      { procedure: "auth.refresh", status: 401 },
+    ]);
+    expect(events.filter((e) => e.type === "signed_out")).toEqual([{ type: "signed_out", reason: "revoked" }]);
+    expect(client.getUser()).toBeNull();
+    expect(storage.written.at(-1)).toBeNull();
+    // Signed out now: the next call does not even reach the server.
+    const after = observed.calls.length;
+    await expect(client.me()).rejects.toMatchObject({ kind: "unauthorized", reason: "NOT_SIGNED_IN" });
+    expect(observed.calls.length).toBe(after);
+  });
+
+  it("refreshes shortly before expiry, once for many calls, without a refused call first", async () => {
+    const { client, observed, events } = newClient();
+    await client.register({ email: uniqueEmail("margin"), password: PASSWORD });
+    const before = observed.calls.length;
+    await Promise.all(Array.from({ length: 5 }, () => client.me()));
+    expect(observed.count("auth.refresh")).toBe(0); // fresh: no refresh
+
+    // 14 minutes 30 seconds later (by this process's clock; the token lives 15 minutes): inside
+    // the 60-second margin, so the next calls refresh first. The server's clock is the real one.
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(Date.now() + 14.5 * MINUTE);
+    await Promise.all(Array.from({ length: 10 }, () => client.me()));
+    const calls = observed.calls.slice(before);
+    expect(calls.filter((c) => c.procedure === "auth.refresh")).toEqual([{ procedure: "auth.refresh", status: 200 }]);
+    expect(calls.filter((c) => c.procedure === "auth.me").every((c) => c.status === 200)).toBe(true);
+    expect(events.map((e) => e.type)).toEqual(["signed_in", "refreshed"]);
+  });
+
+  it("schedules by the token's lifetime, not the device clock: a clock an hour off neither refreshes every call nor waits too long", async () => {
+    for (const skewMs of [60 * MINUTE, -60 * MINUTE]) {
+      vi.useFakeTimers({ toFake: ["Date"] });
+      vi.setSystemTime(Date.now() + skewMs);
+      const { client, observed } = newClient();
+      await client.register({ email: uniqueEmail("skew"), password: PASSWORD });
+      await Promise.all(Array.from({ length: 3 }, () => client.me()));
+      expect(observed.count("auth.refresh")).toBe(0);
+      expect(observed.calls.filter((c) => c.status === 401)).toEqual([]);
+
+      vi.setSystemTime(Date.now() + 14.5 * MINUTE);
+      await client.me();
+      expect(observed.count("auth.refresh")).toBe(1);
+      vi.useRealTimers();
+    }
+  });
+
+  it("a network failure during a refresh keeps the session: typed as network, and it works again once the server is back", async () => {
+    const storage = recordingStorage();
+    const { client, observed, events } = newClient({ storage });
+    await client.register({ email: uniqueEmail("offline"), password: PASSWORD });
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(Date.now() + 14.5 * MINUTE); // the next call refreshes first
+
+    await server.stop();
+    try {
+      const failures = await Promise.all(Array.from({ length: 3 }, () => client.me().catch((error: unknown) => error)));
+      for (const failure of failures) expect(failure).toMatchObject({ kind: "network", status: undefined });
+      expect(client.getUser()).not.toBeNull();
+      expect(storage.written.filter((t) => t === null)).toEqual([]);
+    } finally {
+      server = await startDevServer(dataDir, port);
+    }
+    await client.me();
+    expect(observed.calls.filter((c) => c.procedure === "auth.refresh" && c.status === 200)).toHaveLength(1);
+    expect(events.map((e) => e.type)).toEqual(["signed_in", "refreshed"]);
+  }, 120_000);
+
+  it("restores a session from a stored refresh token (a new process)", async () => {
+    const storage = recordingStorage();
+    const first = newClient({ storage });
+    const email = uniqueEmail("restore");
+    await first.client.register({ email, password: PASSWORD });
+
+    const second = newClient({ storage });
+    expect(second.client.getUser()).toBeNull();
+    expect((await second.client.restore())?.email).toBe(email);
+    expect(second.events.map((e) => e.type)).toEqual(["signed_in"]);
+    expect((await second.client.me()).user.email).toBe(email);
+
+    await second.client.logout();
+    expect(storage.written.at(-1)).toBeNull();
+    expect(await newClient({ storage }).client.restore()).toBeNull();
+  });
+
+  it("types errors: invalid credentials, rate limiting with retry-after, validation with field errors, conflict, network", async () => {
+    const { client } = newClient();
+    const email = uniqueEmail("errors");
+    await client.register({ email, password: PASSWORD });
+
+    const caught = (promise: Promise<unknown>) => promise.then(() => null, (error: unknown) => error as AuthClientError);
+    expect(await caught(client.login({ email, password: "not the password" }))).toMatchObject({
+      kind: "invalid_credentials",
+      status: 401,
+      reason: "INVALID_CREDENTIALS",
+    });
+    // The per-account limit: 10 failures in 15 minutes, then 429 with Retry-After.
+    let limited: AuthClientError | null = null;
+    for (let attempt = 0; attempt < 12 && !limited; attempt++) {
+      const error = await caught(client.login({ email, password: "still not the password" }));
+      if (error?.kind === "rate_limited") limited = error;
+      else expect(error).toMatchObject({ kind: "invalid_credentials" });
+    }
+    expect(limited).toMatchObject({ kind: "rate_limited", status: 429 });
+    expect(limited!.retryAfterSeconds).toBeGreaterThan(0);
+
+    const invalid = await caught(client.register({ email: "nope", password: "short" }));
+    expect(invalid).toMatchObject({ kind: "validation", status: 400 });
+    expect(Object.keys(invalid!.fieldErrors).sort()).toEqual(["email", "password"]);
+    expect(invalid!.fieldErrors.password![0]).toEqual(expect.any(String));
+
+    expect(await caught(client.register({ email, password: PASSWORD }))).toMatchObject({ kind: "conflict", status: 409 });
+
+    const offline = createAuthClient({ url: `http://127.0.0.1:${await freePort()}`, transport: "token" });
+    const network = await caught(offline.login({ email, password: PASSWORD }));
+    expect(network).toBeInstanceOf(AuthClientError);
+    expect(network).toMatchObject({ kind: "network", status: undefined });
+  });
+});
