@@ -26,6 +26,12 @@ export interface AuthClientOptions {
   transport?: "cookie" | "token";
   /** Token transport: where the refresh token is kept. Default: memory. */
   storage?: TokenStorage;
+  /**
+   * Token transport: where the known-device token is kept (browsers get it as a cookie). Sent back
+   * on sign-in, so an attacker locking the account elsewhere does not lock this device out. Keep
+   * it as long as the app is installed; logout does not clear it. Default: memory.
+   */
+  deviceStorage?: TokenStorage;
   /** Refresh this many seconds before the access token expires. Default: 60, or half its life if shorter. */
   refreshMarginSeconds?: number;
   /** Give up on a request after this long (error kind "network", reason TIMEOUT). Default 30. */
@@ -86,6 +92,7 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
   const transport = options.transport ?? (isBrowser() ? "cookie" : "token");
   const url = options.url.replace(/\/+$/, "");
   const storage = options.storage ?? memoryStorage();
+  const deviceStorage = options.deviceStorage ?? memoryStorage();
   const explicitMarginMs = options.refreshMarginSeconds === undefined ? undefined : options.refreshMarginSeconds * 1000;
   const rpc = createRpc({
     url,
@@ -142,7 +149,10 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
   async function accept(result: TokenResponse, event: "signed_in" | "refreshed"): Promise<HeldToken> {
     const times = accessTokenTimes(result.accessToken, result.accessTokenExpiresAt, Date.now());
     const token: HeldToken = { accessToken: result.accessToken, user: result.user, ...times };
-    if (transport === "token" && result.refreshToken) await storage.set(result.refreshToken);
+    if (transport === "token") {
+      if (result.refreshToken) await storage.set(result.refreshToken);
+      if (result.deviceToken) await deviceStorage.set(result.deviceToken);
+    }
     take(token, event);
     tabs.announce({ type: "token", event, token });
     return token;
@@ -238,7 +248,8 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
       return result;
     },
     async login(input) {
-      const result = await rpc("mutation", "auth", "login", input);
+      const deviceToken = input.deviceToken ?? (transport === "token" ? await deviceStorage.get() : null);
+      const result = await rpc("mutation", "auth", "login", deviceToken ? { ...input, deviceToken } : input);
       await accept(result, "signed_in");
       return result;
     },

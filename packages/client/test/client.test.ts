@@ -8,7 +8,7 @@ import { freePort, observedFetch, PASSWORD, refreshGeneration, startDevServer, u
 
 const MINUTE = 60_000;
 
-/** A storage that remembers every refresh token it was given. */
+/** A storage that remembers every token it was given. */
 function recordingStorage(): TokenStorage & { written: (string | null)[] } {
   const inner = memoryStorage();
   const written: (string | null)[] = [];
@@ -22,32 +22,32 @@ function recordingStorage(): TokenStorage & { written: (string | null)[] } {
   };
 }
 
-describe("the client's refresh logic against a real dev server", () => {
-  let dataDir: string;
-  let port: number;
-  let server: DevServer;
+let dataDir: string;
+let port: number;
+let server: DevServer;
 
-  beforeAll(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), "authlith-client-"));
-    port = await freePort();
-    server = await startDevServer(dataDir, port);
-  }, 90_000);
-  afterAll(async () => {
-    await server?.stop();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
-  });
-  afterEach(() => {
-    vi.useRealTimers();
-  });
+beforeAll(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), "authlith-client-"));
+  port = await freePort();
+  server = await startDevServer(dataDir, port);
+}, 90_000);
+afterAll(async () => {
+  await server?.stop();
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
 
-  const newClient = (options: { storage?: TokenStorage } = {}) => {
-    const observed = observedFetch();
-    const events: SessionEvent[] = [];
-    const client = createAuthClient({ url: server.url, transport: "token", fetch: observed.fetch, ...options });
-    client.onSessionChange((event) => events.push(event));
-    return { client, observed, events };
-  };
+function newClient(options: { storage?: TokenStorage; deviceStorage?: TokenStorage } = {}) {
+  const observed = observedFetch();
+  const events: SessionEvent[] = [];
+  const client = createAuthClient({ url: server.url, transport: "token", fetch: observed.fetch, ...options });
+  client.onSessionChange((event) => events.push(event));
+  return { client, observed, events };
+}
 
+describe("the client's refresh logic, against a real dev server", () => {
   it("many calls refused at once (a key the server no longer has) share one refresh, and each is retried once", async () => {
     const storage = recordingStorage();
     const { client, observed, events } = newClient({ storage });
@@ -184,6 +184,9 @@ describe("the client's refresh logic against a real dev server", () => {
     expect(await newClient({ storage }).client.restore()).toBeNull();
   });
 
+});
+
+describe("sign-in and errors, against a real dev server", () => {
   it("types errors: invalid credentials, rate limiting with retry-after, validation with field errors, conflict, network", async () => {
     const { client } = newClient();
     const email = uniqueEmail("errors");
@@ -216,5 +219,29 @@ describe("the client's refresh logic against a real dev server", () => {
     const network = await caught(offline.login({ email, password: PASSWORD }));
     expect(network).toBeInstanceOf(AuthClientError);
     expect(network).toMatchObject({ kind: "network", status: undefined });
+  });
+
+  it("keeps the known-device token (token transport): a device that signed in before is not locked out by an attacker elsewhere", async () => {
+    const deviceStorage = recordingStorage();
+    const owner = newClient({ deviceStorage });
+    const email = uniqueEmail("lockout");
+    await owner.client.register({ email, password: PASSWORD });
+    expect(deviceStorage.written).toEqual([expect.any(String)]);
+    await owner.client.logout();
+
+    // Someone else guesses until the account is locked for everyone without a known device.
+    const attacker = newClient();
+    let locked = false;
+    for (let attempt = 0; attempt < 12 && !locked; attempt++) {
+      const error = await attacker.client.login({ email, password: "guess guess guess" }).then(() => null, (e: unknown) => e);
+      locked = AuthClientError.is(error, "rate_limited");
+    }
+    expect(locked).toBe(true);
+    await expect(newClient().client.login({ email, password: PASSWORD })).rejects.toMatchObject({ kind: "rate_limited" });
+
+    // The owner's client sends its device token back and signs in.
+    const signedIn = await owner.client.login({ email, password: PASSWORD });
+    expect(signedIn.user.email).toBe(email);
+    expect(deviceStorage.written.includes(null)).toBe(false); // logout kept it
   });
 });
