@@ -4,13 +4,19 @@ import { createServer, type ViteDevServer } from "vite";
 
 export const WEB_ROOT = fileURLToPath(new URL("..", import.meta.url));
 
-/** The example app on `port`, talking to the API at `apiUrl`. */
-export async function startWebServer(options: { port: number; apiUrl: string; host?: string }): Promise<ViteDevServer> {
+/**
+ * The example app on `port`, talking to the API at `apiUrl`, or else on the page's own host name
+ * at `apiPort` (so the app opened as localhost or as 127.0.0.1 stays on the API's site).
+ */
+export async function startWebServer(options: { port: number; apiUrl?: string; apiPort?: number; host?: string }): Promise<ViteDevServer> {
+  const define: Record<string, string> = {};
+  if (options.apiUrl) define["import.meta.env.VITE_AUTHLITH_URL"] = JSON.stringify(options.apiUrl);
+  if (options.apiPort) define["import.meta.env.VITE_AUTHLITH_PORT"] = JSON.stringify(String(options.apiPort));
   const server = await createServer({
     configFile: `${WEB_ROOT}vite.config.ts`,
     logLevel: "warn",
     server: { port: options.port, strictPort: true, host: options.host ?? "127.0.0.1" },
-    define: { "import.meta.env.VITE_AUTHLITH_URL": JSON.stringify(options.apiUrl) },
+    define,
   });
   await server.listen();
   return server;
@@ -18,8 +24,8 @@ export async function startWebServer(options: { port: number; apiUrl: string; ho
 
 /**
  * `npm run dev:web`: the API (as `npm run dev` starts it: PGlite and the in-process store unless
- * DATABASE_URL / REDIS_URL say otherwise) and the example app beside it. Open the app on
- * http://localhost:5173: the page and the API must be on the same site for the refresh cookie.
+ * DATABASE_URL / REDIS_URL say otherwise) and the example app beside it, on http://localhost:5173.
+ * The app calls the API on its own host name, so the refresh cookie stays first-party.
  */
 async function main() {
   const apiPort = Number(process.env.PORT ?? 3000);
@@ -29,7 +35,7 @@ async function main() {
     PORT: String(apiPort),
     AUTHLITH_ALLOWED_ORIGINS: process.env.AUTHLITH_ALLOWED_ORIGINS ?? `http://localhost:${webPort},http://127.0.0.1:${webPort}`,
   });
-  const web = await startWebServer({ port: webPort, apiUrl: api.url });
+  const web = await startWebServer({ port: webPort, apiUrl: process.env.VITE_AUTHLITH_URL, apiPort: api.port });
   const appUrl = `http://localhost:${webPort}`;
   process.stdout.write(
     [

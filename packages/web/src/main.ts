@@ -1,8 +1,9 @@
 import { AuthClientError, createAuthClient, type SessionEvent, type SessionInfo } from "@authlith/client";
 
-// The API on the same host as this page (port 3000) unless VITE_AUTHLITH_URL says otherwise: the
+// The API on this page's host name (port 3000) unless VITE_AUTHLITH_URL says otherwise: the
 // refresh cookie is first-party only when the page and the API are on the same site.
-const apiUrl = import.meta.env.VITE_AUTHLITH_URL || `${location.protocol}//${location.hostname}:3000`;
+const apiUrl =
+  import.meta.env.VITE_AUTHLITH_URL || `${location.protocol}//${location.hostname}:${import.meta.env.VITE_AUTHLITH_PORT || 3000}`;
 
 // In a browser the client uses the cookie transport: the refresh token stays in an HttpOnly
 // cookie, the access token in memory; tabs of this origin share refreshes and sign-outs.
