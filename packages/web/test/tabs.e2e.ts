@@ -71,6 +71,7 @@ describe("two tabs of one browser", () => {
           const { held = [], pending = [] } = await navigator.locks.query();
           return { held: held.filter((l) => l.name === name).length, pending: pending.filter((l) => l.name === name).length };
         }, lockName),
+        { timeout: 15_000 },
       )
       .toEqual({ held: 1, pending: 1 });
     release();
