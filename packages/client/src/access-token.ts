@@ -9,9 +9,9 @@ function decodeClaims(token: string): ScheduleClaims | null {
   const payload = token.split(".")[1];
   if (!payload) return null;
   try {
-    const binary = atob(payload.replace(/-/g, "+").replace(/_/g, "/"));
-    const bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
-    const claims: unknown = JSON.parse(new TextDecoder().decode(bytes));
+    // Byte-wise is enough: the claims read here are numbers and an ASCII id (and this runs where
+    // TextDecoder may be missing, e.g. some React Native engines).
+    const claims: unknown = JSON.parse(atob(payload.replace(/-/g, "+").replace(/_/g, "/")));
     return typeof claims === "object" && claims !== null ? (claims as ScheduleClaims) : null;
   } catch {
     return null;

@@ -45,7 +45,10 @@ export function createRpc(options: RpcOptions): Rpc {
     const headers: Record<string, string> = { ...options.headers };
     if (accessToken) headers.authorization = `Bearer ${accessToken}`;
     let url = `${options.url}/trpc/${namespace}.${method}`;
-    const init: RequestInit = { headers, credentials: options.credentials, signal: AbortSignal.timeout(options.timeoutMs) };
+    const init: RequestInit = { headers, credentials: options.credentials };
+    if (typeof AbortSignal !== "undefined" && typeof AbortSignal.timeout === "function") {
+      init.signal = AbortSignal.timeout(options.timeoutMs);
+    }
     if (kind === "query") {
       init.method = "GET";
       if (input !== undefined) url += `?input=${encodeURIComponent(JSON.stringify(input))}`;

@@ -1,6 +1,7 @@
 import { generateSigningKey } from "@authlith/core";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
+import { createServer as createNetServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { AuthClientError, createAuthClient, memoryStorage, type SessionEvent, type TokenStorage } from "../src/index";
@@ -187,7 +188,7 @@ describe("the client's refresh logic, against a real dev server", () => {
 });
 
 describe("sign-in and errors, against a real dev server", () => {
-  it("types errors: invalid credentials, rate limiting with retry-after, validation with field errors, conflict, network", async () => {
+  it("types errors: invalid credentials, rate limiting with retry-after, validation with field errors, conflict, network, timeout", async () => {
     const { client } = newClient();
     const email = uniqueEmail("errors");
     await client.register({ email, password: PASSWORD });
@@ -219,6 +220,22 @@ describe("sign-in and errors, against a real dev server", () => {
     const network = await caught(offline.login({ email, password: PASSWORD }));
     expect(network).toBeInstanceOf(AuthClientError);
     expect(network).toMatchObject({ kind: "network", status: undefined });
+
+    // A server that takes the connection and never answers: the client gives up, typed.
+    const connections: Socket[] = [];
+    const silent = createNetServer((socket) => void connections.push(socket.on("error", () => {})));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    try {
+      const hanging = createAuthClient({
+        url: `http://127.0.0.1:${(silent.address() as { port: number }).port}`,
+        transport: "token",
+        timeoutSeconds: 0.2,
+      });
+      expect(await caught(hanging.login({ email, password: PASSWORD }))).toMatchObject({ kind: "network", reason: "TIMEOUT" });
+    } finally {
+      for (const socket of connections) socket.destroy();
+      silent.close();
+    }
   });
 
   it("keeps the known-device token (token transport): a device that signed in before is not locked out by an attacker elsewhere", async () => {
