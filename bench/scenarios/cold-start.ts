@@ -1,14 +1,14 @@
 import { spawn } from "node:child_process";
-import { mkdir } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { bundleHandler } from "../../packages/functions/src/scripts/bundle";
+import { bundleFunction, installFromWorkspace } from "../../packages/infra/tests/support/bundle";
 import { TestClient } from "../../packages/functions/test/support/app";
 import { summarize } from "../lib/stats";
 import { PASSWORD } from "./latency";
 
 const COLD_CHILD = fileURLToPath(new URL("../lib/cold-child.mjs", import.meta.url));
-// Inside the repository so the bundle resolves the external argon2 addon from node_modules.
-const BUILD_DIR = fileURLToPath(new URL("../../node_modules/.cache/authlith-bench/", import.meta.url));
 
 /** Spawns a process and resolves with the wall time until it prints "FIRST", plus all its output. */
 function timeToFirst(args: string[], env: NodeJS.ProcessEnv): Promise<{ ms: number; output: string }> {
@@ -32,12 +32,25 @@ function timeToFirst(args: string[], env: NodeJS.ProcessEnv): Promise<{ ms: numb
 /**
  * Cold start: a fresh Node process loading the bundled handler and answering its first `auth.me`
  * (config parse, key import, Redis connection, token verification, revocation check), against a
- * bare Node process printing the same line, alternated. Also the bundle size and the peak RSS of
- * that process after one sign-in.
+ * bare Node process loading an empty ES module and printing the same line (Lambda's Node runtime
+ * imports handlers as ES modules, so the module loader is part of bare start-up), alternated. The
+ * bundle is built and laid out as SST deploys it (packages/infra's bundler, argon2 installed
+ * beside it). Also the bundle size and the peak RSS of that process after one sign-in.
  */
 export async function measureColdStart(env: Record<string, string>, accessToken: string, email: string, runs: number) {
-  await mkdir(BUILD_DIR, { recursive: true });
-  const bundle = await bundleHandler(BUILD_DIR);
+  const dir = await mkdtemp(join(tmpdir(), "authlith-cold-"));
+  try {
+    return await measureIn(dir, env, accessToken, email, runs);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function measureIn(dir: string, env: Record<string, string>, accessToken: string, email: string, runs: number) {
+  const bundle = await bundleFunction({ handler: "packages/functions/src/handler.handler", out: dir, install: ["@node-rs/argon2"] });
+  await installFromWorkspace(dir, ["@node-rs/argon2"]);
+  const bareModule = join(dir, "bare.mjs");
+  await writeFile(bareModule, "process.stdout.write('FIRST 200\\n');\n");
   const events = new TestClient(async () => ({ statusCode: 200 }), { origin: null });
   const meEvent = events.event({ path: "/trpc/auth.me", headers: { authorization: `Bearer ${accessToken}` } });
   const loginEvent = events.event({
@@ -49,7 +62,7 @@ export async function measureColdStart(env: Record<string, string>, accessToken:
   const childEnv = {
     PATH: process.env.PATH,
     ...env,
-    BENCH_BUNDLE: bundle.file,
+    BENCH_BUNDLE: join(dir, bundle.file),
     BENCH_ME_EVENT: JSON.stringify(meEvent),
     BENCH_LOGIN_EVENT: JSON.stringify(loginEvent),
   };
@@ -57,7 +70,7 @@ export async function measureColdStart(env: Record<string, string>, accessToken:
   const cold: number[] = [];
   const rss: number[] = [];
   for (let i = 0; i < runs + 1; i++) {
-    const baseline = await timeToFirst(["-e", "process.stdout.write('FIRST 200\\n')"], { PATH: process.env.PATH });
+    const baseline = await timeToFirst([bareModule], { PATH: process.env.PATH });
     const handler = await timeToFirst([COLD_CHILD], childEnv);
     const report = JSON.parse(handler.output.split("\n").find((line) => line.startsWith("{"))!);
     if (report.firstStatus !== 200 || report.loginStatus !== 200) throw new Error(`cold start answered ${handler.output}`);
