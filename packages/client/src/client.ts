@@ -168,7 +168,8 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     held = null;
     if (transport === "token") await storage.set(null);
     if (announce) tabs.announce({ type: "signed_out", reason, sessionId });
-    if (wasSignedIn || reason === "logout") emit({ type: "signed_out", reason });
+    // A logout here is always worth telling the UI about; news from another tab only if it changes something.
+    if (wasSignedIn || (announce && reason === "logout")) emit({ type: "signed_out", reason });
   }
 
   /** Spends the refresh token. Null when there is no session (the client is then signed out). */
