@@ -3,9 +3,11 @@ import { join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { randomBytes } from "node:crypto";
 import { generateSigningKey, type Db, type SigningAlgorithm } from "@authlith/core";
-import { parseEnvConfig, type Env } from "./config";
+import type { Server } from "node:http";
+import type { ApiHandler } from "./app";
+import { parseEnvConfig, type Env, type RuntimeConfig } from "./config";
 import { createLocalServer } from "./local-server";
-import { createRuntime } from "./runtime";
+import { createRuntime, type Runtime } from "./runtime";
 
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL("../../../drizzle", import.meta.url));
 
@@ -38,20 +40,18 @@ export async function startDevServer(env: Env = process.env) {
   devEnv.AUTHLITH_HMAC_SECRET ??= (
     await readOrCreate(join(dataDir, "dev-hmac-secret"), async () => randomBytes(32).toString("base64url"))
   ).trim();
-  devEnv.AUTHLITH_ISSUER ??= `http://localhost:${port}`;
-  devEnv.AUTHLITH_ALLOWED_ORIGINS ??= "http://localhost:5173,http://127.0.0.1:5173";
-  const config = parseEnvConfig(devEnv);
-
-  let embedded: { db: Db; close(): Promise<void> } | undefined;
-  if (!config.database) {
-    // Imported only here: PGlite never reaches the Lambda bundle.
-    const { createPgliteDb } = await import("@authlith/core/db/pglite");
-    const pglite = await createPgliteDb({ dataDir: join(dataDir, "pglite"), migrationsFolder: MIGRATIONS_FOLDER });
-    embedded = { db: pglite.db, close: pglite.close };
-  }
-  const runtime = await createRuntime(config, embedded ? { db: embedded } : {});
-  const server = createLocalServer(runtime.handle, (error) =>
-    runtime.deps.log.error("dev_server.failed", { error: String(error) }),
+  // Bind first, so that PORT=0 (any free port) still gives a correct issuer and URL; requests
+  // that arrive before the runtime is ready wait for it.
+  let resolveReady!: (handle: ApiHandler) => void;
+  let rejectReady!: (error: unknown) => void;
+  const ready = new Promise<ApiHandler>((resolve, reject) => {
+    resolveReady = resolve;
+    rejectReady = reject;
+  });
+  ready.catch(() => {}); // a failed start is reported by startDevServer itself
+  const server = createLocalServer(
+    async (event, context) => (await ready)(event, context),
+    (error) => process.stderr.write(`dev server: ${String(error)}\n`),
   );
   await new Promise<void>((resolveListen, reject) => {
     server.once("error", reject);
@@ -59,6 +59,29 @@ export async function startDevServer(env: Env = process.env) {
   });
   const address = server.address();
   const actualPort = typeof address === "object" && address ? address.port : port;
+
+  try {
+    devEnv.AUTHLITH_ISSUER ??= `http://localhost:${actualPort}`;
+    devEnv.AUTHLITH_ALLOWED_ORIGINS ??= "http://localhost:5173,http://127.0.0.1:5173";
+    const config = parseEnvConfig(devEnv);
+    let embedded: { db: Db; close(): Promise<void> } | undefined;
+    if (!config.database) {
+      // Imported only here: PGlite never reaches the Lambda bundle.
+      const { createPgliteDb } = await import("@authlith/core/db/pglite");
+      const pglite = await createPgliteDb({ dataDir: join(dataDir, "pglite"), migrationsFolder: MIGRATIONS_FOLDER });
+      embedded = { db: pglite.db, close: pglite.close };
+    }
+    const runtime = await createRuntime(config, embedded ? { db: embedded } : {});
+    resolveReady(runtime.handle);
+    return devServer(server, runtime, config, actualPort, dataDir);
+  } catch (error) {
+    rejectReady(error);
+    server.close();
+    throw error;
+  }
+}
+
+function devServer(server: Server, runtime: Runtime, config: RuntimeConfig, actualPort: number, dataDir: string) {
   return {
     url: `http://localhost:${actualPort}`,
     port: actualPort,

@@ -145,6 +145,20 @@ describe("end to end: the dev server over HTTP with the real @trpc/client", () =
     expect((error as TRPCClientError<AppRouter>).data?.code).toBe("UNAUTHORIZED");
   });
 
+  it("binds any free port with PORT=0 and uses that port in its issuer", async () => {
+    const { startDevServer: startInProcess } = await import("../src/dev-server");
+    const scratch = await mkdtemp(join(tmpdir(), "authlith-port0-"));
+    const dev = await startInProcess({ PORT: "0", AUTHLITH_DATA_DIR: scratch, LOG_LEVEL: "error" });
+    try {
+      expect(dev.port).toBeGreaterThan(0);
+      const discovery = await (await fetch(`${dev.url}/.well-known/openid-configuration`)).json();
+      expect(discovery.issuer).toBe(dev.url);
+    } finally {
+      await dev.close();
+      await rm(scratch, { recursive: true, force: true });
+    }
+  });
+
   it("keeps users and keys across a restart (PGlite and keys persisted under the data directory)", async () => {
     const client = createAuthClient({ url: server.url, transport: "token" });
     const email = uniqueEmail("persist");
