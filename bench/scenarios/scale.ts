@@ -2,8 +2,8 @@ import postgres from "postgres";
 import { users } from "@authlith/core/db/schema";
 import { eq } from "drizzle-orm";
 import type { Runtime } from "../../packages/functions/src/runtime";
-import { alternate, summarize, timed } from "../lib/stats";
-import { benchClient, PASSWORD, registerBenchUser } from "./latency";
+import { alternate, summarize } from "../lib/stats";
+import { PASSWORD, registerBenchUser, timeInvocation } from "./latency";
 
 /**
  * Fills a database with `count` users (and one session each), all sharing one real argon2id hash
@@ -38,7 +38,7 @@ export async function measureScale(small: Runtime, large: Runtime, largeUserCoun
   const setup = async (runtime: Runtime, label: string) => {
     const email = `scale-${label}-${Date.now()}@bench.test`;
     const session = await registerBenchUser(runtime, email);
-    return { runtime, email, token: session.refreshToken, client: benchClient(runtime) };
+    return { runtime, email, token: session.refreshToken };
   };
   const a = await setup(small, "small");
   const b = await setup(large, "large");
@@ -46,17 +46,13 @@ export async function measureScale(small: Runtime, large: Runtime, largeUserCoun
   const [someone] = await large.deps.db.select({ email: users.email }).from(users).where(eq(users.email, `user${Math.ceil(largeUserCount / 2)}@scale.test`));
   if (!someone) throw new Error("seeded user not found");
 
-  const login = (side: typeof a, email: string) => () =>
-    timed(async () => {
-      const reply = await side.client.mutate("auth.login", { email, password: PASSWORD });
-      if (reply.status !== 200) throw new Error(`scale login answered ${reply.status}`);
-    });
-  const refresh = (side: typeof a) => () =>
-    timed(async () => {
-      const reply = await side.client.mutate("auth.refresh", { refreshToken: side.token });
-      if (reply.status !== 200) throw new Error(`scale refresh answered ${reply.status}`);
-      side.token = reply.body.result.data.refreshToken;
-    });
+  const login = (side: typeof a, email: string) => async () =>
+    (await timeInvocation(side.runtime, "auth.login", { email, password: PASSWORD })).ms;
+  const refresh = (side: typeof a) => async () => {
+    const { ms, data } = await timeInvocation(side.runtime, "auth.refresh", { refreshToken: side.token });
+    side.token = data.refreshToken;
+    return ms;
+  };
   const loginIterations = Math.max(10, Math.round(iterations / 4));
   const logins = await alternate(loginIterations, login(a, a.email), login(b, someone.email));
   await alternate(20, refresh(a), refresh(b));
