@@ -6,18 +6,21 @@
  * as argon2 stretches in proportion).
  */
 export const PRICES = {
-  source: "AWS public price list, us-east-1, on-demand, as published in 2026 (Lambda, API Gateway, RDS, ElastiCache, VPC, Cognito pages)",
+  source: "AWS on-demand list prices, us-east-1, as used in README (Deploy → What it costs); check https://aws.amazon.com/pricing",
   lambdaArmPerGbSecond: 0.0000133334,
   lambdaPerMillionRequests: 0.2,
   httpApiPerMillionRequests: 1.0,
   hoursPerMonth: 730,
-  // Fixed, per hour.
-  rdsT4gMicroHour: 0.016, // db.t4g.micro, single-AZ PostgreSQL (×2 for multi-AZ)
-  rdsStorageGbMonth: 0.115, // gp2/gp3 general purpose, per GB-month (×2 for multi-AZ)
+  // Fixed, per hour (or per month where named so).
+  rdsT4gMicroHour: 0.016, // db.t4g.micro, single-AZ PostgreSQL
+  rdsT4gSmallHour: 0.032, // db.t4g.small (×2 for Multi-AZ)
+  rdsStorageGbMonth: 0.115, // gp3, per GB-month (×2 for Multi-AZ)
   rdsProxyVcpuHour: 0.015, // billed on the instance's vCPUs, minimum 2
   elasticacheT4gMicroHour: 0.016, // cache.t4g.micro
   natGatewayHour: 0.045, // managed NAT gateway, per AZ (plus $0.045/GB processed)
-  ec2T4gNanoHour: 0.0042, // fck-nat / bastion instance
+  ec2T4gNanoHour: 0.0042, // NAT instance (fck-nat) / bastion
+  publicIpv4Hour: 0.005,
+  secretsManagerMonth: 0.8, // the RDS and Redis credentials SST keeps there
   cognitoEssentialsPerMau: 0.015, // beyond the first 10,000 MAU
   cognitoFreeMau: 10_000,
 };
@@ -39,22 +42,27 @@ export function lambdaMonthlyCost(requests: number, meanDurationMs: number, memo
   return { compute, invocations, api, total: compute + invocations + api };
 }
 
-/** What the stages of sst.config.ts cost per month before any request. */
+/** What the stages of sst.config.ts cost per month before any request (see README). */
 export function fixedMonthlyCost() {
   const h = PRICES.hoursPerMonth;
+  const storage = 20 * PRICES.rdsStorageGbMonth;
   const personal = {
-    rds: PRICES.rdsT4gMicroHour * h + 20 * PRICES.rdsStorageGbMonth,
+    rds: PRICES.rdsT4gMicroHour * h + storage,
     elasticache: PRICES.elasticacheT4gMicroHour * h,
-    nat: PRICES.ec2T4gNanoHour * h, // one small NAT instance
-    bastion: PRICES.ec2T4gNanoHour * h,
+    nat: 2 * PRICES.ec2T4gNanoHour * h, // a NAT instance per AZ, also the bastion
+    publicIpv4: 2 * PRICES.publicIpv4Hour * h,
+    bastion: 0,
     rdsProxy: 0,
+    secrets: PRICES.secretsManagerMonth,
   };
   const prod = {
-    rds: 2 * (PRICES.rdsT4gMicroHour * h + 20 * PRICES.rdsStorageGbMonth), // multi-AZ
+    rds: 2 * (PRICES.rdsT4gSmallHour * h + storage), // Multi-AZ
     elasticache: PRICES.elasticacheT4gMicroHour * h,
     nat: 2 * PRICES.natGatewayHour * h, // managed NAT in two AZs
+    publicIpv4: 3 * PRICES.publicIpv4Hour * h,
     bastion: PRICES.ec2T4gNanoHour * h,
     rdsProxy: 2 * PRICES.rdsProxyVcpuHour * h,
+    secrets: PRICES.secretsManagerMonth,
   };
   const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
   return { personal: { ...personal, total: sum(personal) }, prod: { ...prod, total: sum(prod) } };
