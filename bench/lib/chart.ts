@@ -27,7 +27,7 @@ export function renderChart(title: string, subtitle: string, targets: ChartRow[]
   parts.push(`<text x="20" y="30" font-size="20" font-weight="bold">${escape(title)}</text>`);
   parts.push(`<text x="20" y="52" font-size="12" fill="#555">${escape(subtitle)}</text>`);
 
-  parts.push(`<text x="20" y="${y + 10}" font-size="15" font-weight="bold">Targets (bar = value ÷ target; the line is the target)</text>`);
+  parts.push(`<text x="20" y="${y + 10}" font-size="15" font-weight="bold">Targets (bar = value ÷ target; the dashed line is the target)</text>`);
   y += 26;
   const scaleMax = Math.max(2, ...targets.map((t) => t.value / t.target));
   const x0 = 20 + labelWidth;
@@ -51,8 +51,9 @@ export function renderChart(title: string, subtitle: string, targets: ChartRow[]
   for (const group of groups) {
     parts.push(`<text x="20" y="${y + 10}" font-size="15" font-weight="bold">${escape(group.title)}</text>`);
     y += 22;
-    const max = Math.max(...group.rows.flatMap((r) => r.values.map((v) => v.value)));
     for (const row of group.rows) {
+      // Each row on its own scale: its rows mix milliseconds and requests per second.
+      const max = Math.max(...row.values.map((v) => v.value));
       parts.push(`<text x="20" y="${y + 14}" font-size="13">${escape(row.label)}</text>`);
       row.values.forEach((entry, i) => {
         const w = Math.max(2, (barWidth * entry.value) / max);
