@@ -23,8 +23,8 @@ import { measureMeVsNoop, measureProcessScaling } from "./scenarios/throughput";
 const { values } = parseArgs({ options: { quick: { type: "boolean", default: false } } });
 const quick = values.quick!;
 const plan = quick
-  ? { login: 40, refresh: 200, warmup: 10, rounds: 2, seconds: 2, coldRuns: 3, largeUsers: 100_000, peer: 60, scaleIterations: 100, processes: [1, 2, 4] }
-  : { login: 200, refresh: 1000, warmup: 30, rounds: 3, seconds: 5, coldRuns: 10, largeUsers: 1_000_000, peer: 300, scaleIterations: 400, processes: [1, 2, 4] };
+  ? { login: 40, refresh: 200, warmup: 10, rounds: 3, seconds: 2, coldRuns: 3, largeUsers: 100_000, peer: 60, scaleIterations: 100, processes: [1, 2, 4] }
+  : { login: 200, refresh: 1000, warmup: 30, rounds: 7, seconds: 4, coldRuns: 10, largeUsers: 1_000_000, peer: 300, scaleIterations: 400, processes: [1, 2, 4] };
 
 const RESULTS = fileURLToPath(new URL("./results/", import.meta.url));
 const started = new Date();
@@ -83,7 +83,9 @@ async function main() {
     const meUserEmail = `me-${Date.now()}@bench.test`;
     const meUser = await registerBenchUser(runtime, meUserEmail);
     log("auth.me vs a no-op procedure over HTTP");
-    const throughput = await measureMeVsNoop(env, meUser.accessToken, plan.rounds, { durationSeconds: plan.seconds, connections: 16 });
+    // Enough connections that both sides keep the server's core busy: the ratio is then one of CPU
+    // cost per request, not of how long each request waits on Redis.
+    const throughput = await measureMeVsNoop(env, meUser.accessToken, plan.rounds, { durationSeconds: plan.seconds, connections: 64 });
     log("cold start of the bundled handler");
     const cold = await measureColdStart(env, meUser.accessToken, meUserEmail, plan.coldRuns);
 
@@ -126,7 +128,7 @@ async function main() {
     const summary = {
       loginOverArgon2: round(ratio(login.login, login.argon2)),
       refreshOverFloor: round(ratio(refresh.refresh, refresh.floor)),
-      meOverNoop: round(throughput.me.median / throughput.noop.median),
+      meOverNoop: round(throughput.ratio.median),
       coldStartMs: round(cold.overhead.median, 1),
       bundleBytes: cold.bundleBytes,
       loginPeakRssMb: round(cold.peakRssMb.median, 1),
@@ -230,7 +232,7 @@ function renderTable(r: any): string {
   const rows: string[][] = [
     ["login ÷ argon2id verify", `${s.loginOverArgon2}×`, `≤ 1.3 (${mark(t.loginOverArgon2.met)})`, `login ${ms(r.login.login)}, p99 ${fmt(r.login.login.p99)}; argon2 ${ms(r.login.argon2)}`],
     ["refresh ÷ floor", `${s.refreshOverFloor}×`, `≤ 2.0 (${mark(t.refreshOverFloor.met)})`, `refresh ${ms(r.refresh.refresh)}, p99 ${fmt(r.refresh.refresh.p99)}; floor ${ms(r.refresh.floor)}`],
-    ["me ÷ no-op throughput", `${s.meOverNoop}×`, `≥ 0.8 (${mark(t.meOverNoop.met)})`, `me ${fmt(r.throughput.meVsNoop.me.median)} req/s, no-op ${fmt(r.throughput.meVsNoop.noop.median)} req/s`],
+    ["me ÷ no-op throughput", `${s.meOverNoop}×`, `≥ 0.8 (${mark(t.meOverNoop.met)})`, `median of ${r.throughput.meVsNoop.ratio.n} paired rounds (${fmt(r.throughput.meVsNoop.ratio.min)}–${fmt(r.throughput.meVsNoop.ratio.max)}); me ${fmt(r.throughput.meVsNoop.me.median)} req/s, no-op ${fmt(r.throughput.meVsNoop.noop.median)} req/s`],
     ["cold start (over bare Node)", `${s.coldStartMs} ms`, `≤ 80 (${mark(t.coldStartMs.met)})`, `handler ${ms(r.coldStart.handler)}, bare node ${ms(r.coldStart.bareNode)}`],
     ["bundle size", `${(s.bundleBytes / 1024).toFixed(0)} KiB`, "report", "minified ESM, argon2 external"],
     ["peak RSS during a login", `${s.loginPeakRssMb} MB`, `≤ 128 (${mark(t.loginPeakRssMb.met)})`, "fresh process: cold start, me, login"],

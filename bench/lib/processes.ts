@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
 
 const SERVER_CHILD = fileURLToPath(new URL("./server-child.ts", import.meta.url));
@@ -9,9 +11,17 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-/** Starts a server process and waits until it listens. */
-export async function startServer(env: Record<string, string>): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", SERVER_CHILD], {
+/** `taskset` from util-linux, when the machine has it. */
+const TASKSET = existsSync("/usr/bin/taskset") ? "/usr/bin/taskset" : null;
+
+/**
+ * Starts a server process and waits until it listens. With `cpu`, the process is pinned to that
+ * core (Linux, taskset), so the load generator in this process does not share its core.
+ */
+export async function startServer(env: Record<string, string>, cpu?: number): Promise<ServerProcess> {
+  const node = [process.execPath, "--import", "tsx", SERVER_CHILD];
+  const [command, ...args] = cpu !== undefined && TASKSET && cpus().length > 1 ? [TASKSET, "-c", String(cpu), ...node] : node;
+  const child = spawn(command!, args, {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -49,7 +49,8 @@ export async function measureMeVsNoop(
   rounds: number,
   options: LoadOptions,
 ) {
-  const server = await startServer(env);
+  // The server on core 0; autocannon (this process) and the databases share the rest.
+  const server = await startServer(env, 0);
   try {
     const noop = () => load(`${server.url}/trpc/system.ping`, options);
     const me = () => load(`${server.url}/trpc/auth.me`, options, { headers: { authorization: `Bearer ${accessToken}` } });
@@ -57,10 +58,18 @@ export async function measureMeVsNoop(
     const noopRates: number[] = [];
     const meRates: number[] = [];
     for (let round = 0; round < rounds; round++) {
-      noopRates.push((await noop()).requestsPerSecond);
-      meRates.push((await me()).requestsPerSecond);
+      // Alternate the order so that drift within a round favours neither side.
+      if (round % 2 === 0) {
+        noopRates.push((await noop()).requestsPerSecond);
+        meRates.push((await me()).requestsPerSecond);
+      } else {
+        meRates.push((await me()).requestsPerSecond);
+        noopRates.push((await noop()).requestsPerSecond);
+      }
     }
-    return { noop: summarize(noopRates), me: summarize(meRates) };
+    // The ratio of each round's adjacent pair: robust to the machine's speed drifting between rounds.
+    const ratios = meRates.map((rate, i) => rate / noopRates[i]!);
+    return { noop: summarize(noopRates), me: summarize(meRates), ratio: summarize(ratios) };
   } finally {
     await server.stop();
   }
@@ -82,7 +91,7 @@ export async function measureProcessScaling(
   for (const count of processCounts) {
     const servers: ServerProcess[] = [];
     try {
-      for (let i = 0; i < count; i++) servers.push(await startServer(env));
+      for (let i = 0; i < count; i++) servers.push(await startServer(env, 0));
       const perServer = { ...options, connections: Math.max(2, Math.round(options.connections / count)) };
       const meRuns = await Promise.all(
         servers.map((s) => load(`${s.url}/trpc/auth.me`, perServer, { headers: { authorization: `Bearer ${accessToken}` } })),
@@ -123,4 +132,4 @@ export async function measureProcessScaling(
   return results;
 }
 
-export type ThroughputSummary = { noop: Summary; me: Summary };
+export type ThroughputSummary = { noop: Summary; me: Summary; ratio: Summary };

@@ -49,7 +49,7 @@ export function createRedisStore(options: RedisStoreOptions): EphemeralStore & {
   };
 
   const run = async <T>(command: () => Promise<T>): Promise<T> => {
-    await ready();
+    if (client.status !== "ready") await ready();
     try {
       return await command();
     } catch (error) {
