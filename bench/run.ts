@@ -20,7 +20,9 @@ import { measurePeer } from "./scenarios/peer";
 import { measureScale, seedUsers } from "./scenarios/scale";
 import { measureMeVsNoop, measureProcessScaling } from "./scenarios/throughput";
 
-const { values } = parseArgs({ options: { quick: { type: "boolean", default: false } } });
+const { values } = parseArgs({
+  options: { quick: { type: "boolean", default: false }, readme: { type: "boolean", default: false } },
+});
 const quick = values.quick!;
 const plan = quick
   ? { login: 40, refresh: 200, warmup: 10, rounds: 3, seconds: 2, coldRuns: 3, largeUsers: 100_000, peer: 60, scaleIterations: 100, processes: [1, 2, 4] }
@@ -216,10 +218,24 @@ async function main() {
     await writeFile(`${RESULTS}latest.json`, `${JSON.stringify(result, null, 2)}\n`);
     await writeFile(`${RESULTS}latest.svg`, svg);
     await writeFile(`${RESULTS}latest.md`, `${table}\n`);
+    if (values.readme) await updateReadme(result, table);
     process.stdout.write(`\n${table}\n\nwrote bench/results/${stamp}.json and .svg (also latest.*) in ${result.durationSeconds} s\n`);
   } finally {
     await cleanup();
   }
+}
+
+/** Replaces the table between the bench markers in README.md with this run's. */
+async function updateReadme(result: { timestamp: string; mode: string; machine: Record<string, unknown> }, table: string) {
+  const path = fileURLToPath(new URL("../README.md", import.meta.url));
+  const readme = await readFile(path, "utf8");
+  const m = result.machine as { cores: number; cpu: string; memoryGb: number; node: string; postgres: string; redis: string };
+  const heading = `Latest ${result.mode} run, ${result.timestamp.slice(0, 16).replace("T", " ")} UTC, on ${m.cores} × ${m.cpu} (${m.memoryGb} GiB), Node ${m.node}, Postgres ${m.postgres.split(" ")[0]} and Redis ${m.redis} on the same machine:`;
+  const updated = readme.replace(
+    /<!-- bench:start -->[\s\S]*<!-- bench:end -->/,
+    `<!-- bench:start -->\n${heading}\n\n${table}\n<!-- bench:end -->`,
+  );
+  await writeFile(path, updated);
 }
 
 const ms = (s: Summary) => `${fmt(s.median)} ms (${fmt(s.min)}–${fmt(s.max)})`;
