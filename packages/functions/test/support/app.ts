@@ -1,4 +1,4 @@
-import { createLogger, type Clock } from "@authlith/core";
+import { createLogger, type AuthConfigInput, type Clock } from "@authlith/core";
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
 import { randomUUID } from "node:crypto";
 import { parseEnvConfig, type Env } from "../../src/config";
@@ -23,7 +23,12 @@ export interface TestApp {
 }
 
 /** A running service over the given backend, with a manual clock and captured logs. */
-export async function startTestApp(backend: Backend, env: Env = {}): Promise<TestApp> {
+export async function startTestApp(
+  backend: Backend,
+  env: Env = {},
+  /** Settings the environment does not carry (e.g. rate limits), merged into the parsed config. */
+  auth: Partial<AuthConfigInput> = {},
+): Promise<TestApp> {
   const clock = manualClock();
   const instance = await backend.setup({ clock });
   const fullEnv: Env = {
@@ -34,6 +39,7 @@ export async function startTestApp(backend: Backend, env: Env = {}): Promise<Tes
     ...env,
   };
   const config = parseEnvConfig(fullEnv);
+  config.auth = { ...config.auth, ...auth };
   const logs: Record<string, unknown>[] = [];
   const log = createLogger({ level: "debug", write: (line) => logs.push(JSON.parse(line) as Record<string, unknown>) });
   const runtime = await createRuntime(config, { db: instance.db, store: instance.store, clock, log });
