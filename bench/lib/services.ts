@@ -3,6 +3,7 @@ import postgres from "postgres";
 import { Redis } from "ioredis";
 import { migratePostgres } from "@authlith/core";
 import { fileURLToPath } from "node:url";
+import { deleteRedisPrefix as deleteKeys } from "../../packages/core/test/redis-keys";
 
 export const MIGRATIONS = fileURLToPath(new URL("../../drizzle", import.meta.url));
 export const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
@@ -67,11 +68,6 @@ export async function createBenchDatabase(label: string, options: { migrate?: bo
 
 export async function deleteRedisPrefix(prefix: string): Promise<void> {
   const redis = new Redis(REDIS_URL);
-  let cursor = "0";
-  do {
-    const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
-    cursor = next;
-    if (keys.length) await redis.del(...keys);
-  } while (cursor !== "0");
+  await deleteKeys(redis, prefix);
   redis.disconnect();
 }

@@ -84,15 +84,8 @@ export async function createTestDatabase(): Promise<{ url: string; drop(): Promi
   };
 }
 
-/** Deletes every key under a prefix (test isolation on a shared Redis). */
-export async function deleteRedisPrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = "0";
-  do {
-    const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 500);
-    cursor = next;
-    if (keys.length) await redis.del(...keys);
-  } while (cursor !== "0");
-}
+export { deleteRedisPrefix } from "./redis-keys";
+import { deleteRedisPrefix } from "./redis-keys";
 
 export const realBackend: Backend = {
   name: "postgres + redis",

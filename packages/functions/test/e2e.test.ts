@@ -1,70 +1,26 @@
 import { createAuthClient, AuthClientError, type SessionEvent } from "@authlith/client";
 import type { AppRouter } from "../src/router";
 import { createTRPCClient, httpBatchLink, TRPCClientError } from "@trpc/client";
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm, stat } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PASSWORD, uniqueEmail } from "./support/app";
-
-const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** Starts `npm run dev`'s entry point exactly as a newcomer would, in a scratch data directory. */
-async function startDevServer(dataDir: string, port: number): Promise<{ url: string; process: ChildProcess; output: () => string }> {
-  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), AUTHLITH_DATA_DIR: dataDir };
-  for (const name of ["DATABASE_URL", "REDIS_URL", "AUTHLITH_SIGNING_KEYS", "AUTHLITH_HMAC_SECRET", "AUTHLITH_ISSUER"]) delete env[name];
-  const child = spawn(process.execPath, ["--import", "tsx", "packages/functions/src/dev-server.ts"], { cwd: ROOT, env });
-  let output = "";
-  child.stdout!.on("data", (chunk) => (output += String(chunk)));
-  child.stderr!.on("data", (chunk) => (output += String(chunk)));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`dev server did not start:\n${output}`)), 60_000);
-    child.stdout!.on("data", () => {
-      const match = /READY (\S+)/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    });
-    child.once("exit", (code) => reject(new Error(`dev server exited (${code}):\n${output}`)));
-  });
-  return { url, process: child, output: () => output };
-}
-
-async function stop(child: ChildProcess) {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  child.kill("SIGTERM");
-  await exited;
-}
+import { freePort, startDevServerProcess, type DevServerProcess } from "./support/dev-process";
 
 describe("end to end: the dev server over HTTP with the real @trpc/client", () => {
   let dataDir: string;
   let port: number;
-  let server: Awaited<ReturnType<typeof startDevServer>>;
+  let server: DevServerProcess;
 
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), "authlith-e2e-"));
     port = await freePort();
-    server = await startDevServer(dataDir, port);
+    server = await startDevServerProcess(dataDir, port);
   }, 90_000);
 
   afterAll(async () => {
-    if (server) await stop(server.process);
+    if (server) await server.stop();
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 
@@ -163,8 +119,8 @@ describe("end to end: the dev server over HTTP with the real @trpc/client", () =
     const client = createAuthClient({ url: server.url, transport: "token" });
     const email = uniqueEmail("persist");
     const before = await client.register({ email, password: PASSWORD });
-    await stop(server.process);
-    server = await startDevServer(dataDir, port);
+    await server.stop();
+    server = await startDevServerProcess(dataDir, port);
     // The access token issued before the restart still verifies: same key set.
     const me = await fetch(`${server.url}/trpc/auth.me`, { headers: { authorization: `Bearer ${before.accessToken}` } });
     expect(me.status).toBe(200);

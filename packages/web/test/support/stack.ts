@@ -3,23 +3,15 @@ import { MIGRATIONS_FOLDER, startDevServer } from "@authlith/functions/dev-serve
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer as createHttpServer, type Server } from "node:http";
-import { createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
 import { Redis } from "ioredis";
 import { startWebServer } from "../../scripts/dev";
+import { deleteRedisPrefix } from "../../../core/test/redis-keys";
+import { freePort } from "../../../functions/test/support/dev-process";
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createNetServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export interface Stack {
   /** The API, as the browser reaches it (http://localhost:PORT). */
@@ -72,12 +64,7 @@ export async function startStack(options: { allowedOrigins?: (appUrl: string) =>
       env.REDIS_KEY_PREFIX = prefix;
       cleanups.push(async () => {
         const redis = new Redis(process.env.TEST_REDIS_URL!, { maxRetriesPerRequest: 1 });
-        let cursor = "0";
-        do {
-          const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 500);
-          cursor = next;
-          if (keys.length) await redis.del(...keys);
-        } while (cursor !== "0");
+        await deleteRedisPrefix(redis, prefix);
         redis.disconnect();
       });
     }
