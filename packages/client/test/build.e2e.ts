@@ -1,7 +1,6 @@
 import { startDevServer } from "@authlith/functions/dev-server";
 import { execFile } from "node:child_process";
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -62,16 +61,6 @@ const after = await auth.me().then(() => "still signed in", (error) => error.kin
 console.log(JSON.stringify({ transport: auth.transport, same: me.user.email === email, sessions: sessions.length, after }));
 `;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe("the published @authlith/client", () => {
   let project: string;
@@ -120,7 +109,7 @@ describe("the published @authlith/client", () => {
 
   it("runs in plain Node (token transport by default) against the dev server", async () => {
     const dataDir = await mkdtemp(join(tmpdir(), "authlith-consumer-api-"));
-    const api = await startDevServer({ PORT: String(await freePort()), AUTHLITH_DATA_DIR: dataDir, LOG_LEVEL: "warn" });
+    const api = await startDevServer({ PORT: "0", AUTHLITH_DATA_DIR: dataDir, LOG_LEVEL: "warn" });
     try {
       await mkdir(project, { recursive: true });
       await writeFile(join(project, "run.mjs"), RUN);
