@@ -8,7 +8,7 @@ import type { Deps, RequestMeta } from "./deps";
 import { uuidv7 } from "./ids";
 import { describeError } from "./log";
 import { checkPasswordPolicy, normalizePassword } from "./password";
-import { checkLimits, rateLimitIp, resetCounters } from "./rate-limit";
+import { checkLimits, firstTime, rateLimitIp, resetCounters, spendBudgets } from "./rate-limit";
 import { issueDeviceToken, verifyDeviceToken } from "./device";
 import { fail, ok, type Result } from "./result";
 import { completeSignIn, insertAuditSql, insertSessionSql, newSession, toPublicUser, type AuthSuccess, type PublicUser } from "./sessions";
@@ -105,23 +105,23 @@ export async function login(deps: Deps, meta: RequestMeta, input: LoginInput): P
   const accountKeys = scopeKeys(`account:${subject}`);
   const [windowKey, ceilingKey] = deviceId ? scopeKeys(`device:${deviceId}`) : accountKeys;
 
-  // The counters are taken before the password is checked, atomically, so concurrent or batched
-  // guesses each take a slot: at most `limit` verifications per window, however they arrive. A
-  // success gives the run back (the counters are cleared); a failure keeps its slot. The limit
-  // check (Redis) and the user look-up (a read) go out together: one wait, not two.
+  // Budgets are spent before the password is checked, atomically, so concurrent or batched
+  // guesses each need a unit: at most `limit` verifications per window, however they arrive. Only
+  // attempts that reach the password check count against the account (a refused one does not), a
+  // success gives the run back, a failure keeps its unit. The budget check (Redis) and the user
+  // look-up (a read) go out together: one wait, not two.
   const [limits, user] = await Promise.all([
-    checkLimits(deps, [
-      { key: `login:ip:${rateLimitIp(meta.ip)}`, limit: loginPerIp, by: 1 },
-      { key: windowKey, limit: loginFailuresPerAccount, by: 1 },
-      { key: ceilingKey, limit: loginConsecutiveFailures, by: 1 },
+    spendBudgets(deps, [
+      { key: `login:ip:${rateLimitIp(meta.ip)}`, limit: loginPerIp, always: true },
+      { key: windowKey, limit: loginFailuresPerAccount },
+      { key: ceilingKey, limit: loginConsecutiveFailures },
     ]),
     findUserByEmail(deps, canonical),
   ]);
   if (limits.state === "limited") {
-    // Record the moment a lock starts (once per window or ceiling), not every refused attempt.
-    const [, window, ceiling] = limits.counts;
-    if (window === loginFailuresPerAccount.limit + 1 || ceiling === loginConsecutiveFailures.limit + 1) {
-      const details = { scope: deviceId ? "device" : "account", ceiling: ceiling! > loginConsecutiveFailures.limit };
+    // Record the moment an account (or device) locks, once per lock, not every refused attempt.
+    if (limits.refusedAt > 0 && (await firstTime(deps, `${limits.refusedAt === 1 ? windowKey : ceilingKey}`, limits.retryAfterSeconds))) {
+      const details = { scope: deviceId ? "device" : "account", ceiling: limits.refusedAt === 2 };
       await recordAuditEvent(deps, meta, AuditEvent.loginRateLimited, { userId: user?.publicUser.id ?? null, subject, details });
       deps.log.warn("login.locked", { requestId: meta.requestId, subject, ...details });
     }
@@ -158,7 +158,10 @@ export async function login(deps: Deps, meta: RequestMeta, input: LoginInput): P
   );
   // A success ends the run of failures (the account's, and this device's), in Redis and (by its
   // audit event) in the Postgres fallback.
-  if (limits.state === "ok") await resetCounters(deps, [...new Set([...accountKeys, windowKey, ceilingKey])]);
+  if (limits.state === "ok") {
+    const keys = [...new Set([...accountKeys, windowKey, ceilingKey])];
+    await resetCounters(deps, [...keys, ...keys.map((key) => `once:${key}`)]);
+  }
   if (deps.hasher.needsRehash(user.passwordHash)) await upgradeHash(deps, user.publicUser.id, password);
   return ok({ ...signedIn, deviceToken: issueDeviceToken(deps.hmacKey, subject, deps.clock.now(), deviceId ?? undefined) });
 }

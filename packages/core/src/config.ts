@@ -18,7 +18,7 @@ const limit = (fallback: { limit: number; windowSeconds: number }) =>
 const RATE_LIMIT_DEFAULTS = {
   loginPerIp: { limit: 30, windowSeconds: 60 },
   loginFailuresPerAccount: { limit: 10, windowSeconds: 15 * 60 },
-  loginConsecutiveFailures: { limit: 100, windowSeconds: 30 * DAY },
+  loginConsecutiveFailures: { limit: 100, windowSeconds: DAY },
   registerPerIp: { limit: 10, windowSeconds: 10 * 60 },
   refreshFailuresPerIp: { limit: 60, windowSeconds: 60 },
   refreshPerSession: { limit: 30, windowSeconds: 60 },
@@ -69,8 +69,8 @@ export const AuthConfigSchema = z.object({
       /** Sign-in attempts per account (known or not) before it is locked for the window. */
       loginFailuresPerAccount: limit(RATE_LIMIT_DEFAULTS.loginFailuresPerAccount),
       /**
-       * Ceiling on attempts without a success (NIST 800-63B 3.2.2: at most 100), per account and,
-       * separately, per known device. Cleared by a successful sign-in.
+       * Ceiling on checked attempts without a success (NIST 800-63B 3.2.2: at most 100), per day,
+       * per account and, separately, per known device. Cleared by a successful sign-in.
        */
       loginConsecutiveFailures: limit(RATE_LIMIT_DEFAULTS.loginConsecutiveFailures),
       registerPerIp: limit(RATE_LIMIT_DEFAULTS.registerPerIp),

@@ -43,6 +43,49 @@ export async function checkLimits(deps: Deps, checks: readonly LimitCheck[]): Pr
     : { state: "limited", retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)), counts };
 }
 
+export interface BudgetCheck {
+  key: string;
+  limit: RateLimit;
+  /** Counted even when over the limit (attempts per IP); otherwise only attempts that fit count. */
+  always?: boolean;
+}
+
+export type BudgetOutcome =
+  | { state: "ok" }
+  | { state: "limited"; retryAfterSeconds: number; refusedAt: number }
+  | { state: "unavailable" };
+
+/**
+ * Spends one unit from each budget in order, atomically across Lambda instances: the first budget
+ * without room refuses the call and the later ones are not touched, so an attempt refused by the
+ * per-IP limit does not count against the account, and one refused by the account's window does
+ * not count towards its ceiling.
+ */
+export async function spendBudgets(deps: Deps, checks: readonly BudgetCheck[]): Promise<BudgetOutcome> {
+  let result;
+  try {
+    result = await deps.store.consume(
+      checks.map((c) => ({ key: `rl:${c.key}`, by: 1, windowMs: c.limit.windowSeconds * 1000, limit: c.limit.limit, always: c.always })),
+    );
+  } catch (error) {
+    if (error instanceof ServiceUnavailableError) return { state: "unavailable" };
+    throw error;
+  }
+  if (result.refusedAt === null) return { state: "ok" };
+  const { resetInMs } = result.states[result.refusedAt]!;
+  return { state: "limited", retryAfterSeconds: Math.max(1, Math.ceil(resetInMs / 1000)), refusedAt: result.refusedAt };
+}
+
+/** True the first time it is called for `key` within `ttlSeconds` (e.g. to record a lock once). */
+export async function firstTime(deps: Deps, key: string, ttlSeconds: number): Promise<boolean> {
+  try {
+    return await deps.store.setIfAbsent(`rl:once:${key}`, "1", ttlSeconds * 1000);
+  } catch (error) {
+    if (error instanceof ServiceUnavailableError) return false;
+    throw error;
+  }
+}
+
 /** Adds one to a counter after the fact (a failed refresh). Best effort. */
 export async function countFailure(deps: Deps, key: string, limit: RateLimit): Promise<void> {
   await bestEffort(deps.store.increment([{ key: `rl:${key}`, by: 1, windowMs: limit.windowSeconds * 1000 }]));

@@ -267,6 +267,17 @@ describe.each(backends)("procedures on $name", (backend) => {
       expect((await client().mutate("auth.login", { email, password: PASSWORD })).status).toBe(200);
     });
 
+    it("does not charge an account for attempts its IP limit refused", async () => {
+      const { email } = await registerUser();
+      const noisy = client();
+      const { limit: ipLimit } = app.runtime.deps.config.rateLimits.loginPerIp;
+      for (let i = 0; i < ipLimit; i++) await noisy.mutate("auth.login", { email: uniqueEmail("filler"), password: "wrong password!" });
+      for (let i = 0; i < 20; i++) expect((await noisy.mutate("auth.login", { email, password: "wrong password!" })).status).toBe(429);
+      // The account's whole window is still there for everyone else.
+      const { limit } = app.runtime.deps.config.rateLimits.loginFailuresPerAccount;
+      for (let i = 0; i < limit; i++) expect((await client().mutate("auth.login", { email, password: "wrong password!" })).status).toBe(401);
+    });
+
     it("limits attempts per IP", async () => {
       const c = client();
       const { limit } = app.runtime.deps.config.rateLimits.loginPerIp;
@@ -650,6 +661,18 @@ describe.each(backends)("the consecutive-failure ceiling on $name", (backend) =>
     app.clock.advance(WINDOW_MS + 100);
     if (backend.real) await new Promise((resolve) => setTimeout(resolve, WINDOW_MS + 100));
   };
+
+  it("counts towards the ceiling only attempts that reached the password check", async () => {
+    const email = uniqueEmail("burst");
+    data(await app.client().mutate("auth.register", { email, password: PASSWORD }));
+    const { loginConsecutiveFailures: ceiling } = app.runtime.deps.config.rateLimits;
+    // A burst far larger than the ceiling, inside one window: most of it is refused unchecked...
+    const burst = await Promise.all(Array.from({ length: ceiling.limit * 3 }, (_, i) => app.client().mutate("auth.login", { email, password: `burst ${i}` })));
+    expect(burst.filter((r) => r.status === 401).length).toBeLessThan(ceiling.limit);
+    await passWindow();
+    // ...so it did not use up the ceiling: the owner signs in from a new device.
+    expect((await app.client().mutate("auth.login", { email, password: PASSWORD })).status).toBe(200);
+  });
 
   it("stops guessing for good once the ceiling is reached, until a known device signs in", async () => {
     const email = uniqueEmail("ceiling");

@@ -47,6 +47,20 @@ export function createMemoryStore(options: { clock?: Clock; maxEntries?: number 
         return { count, resetInMs: entry.expiresAt - now };
       });
     },
+    async consume(counters) {
+      const now = clock.now();
+      const states: CounterState[] = [];
+      for (const [index, { key, by, windowMs, limit, always }] of counters.entries()) {
+        const entry = read(key, now) ?? { value: "0", expiresAt: now + windowMs };
+        const current = Number(entry.value);
+        const fits = current + by <= limit;
+        const count = fits || always ? current + by : current;
+        if (fits || always) write(key, { value: String(count), expiresAt: entry.expiresAt }, now);
+        states.push({ count, resetInMs: entry.expiresAt - now });
+        if (!fits) return { refusedAt: index, states };
+      }
+      return { refusedAt: null, states };
+    },
     async getMany(keys) {
       const now = clock.now();
       return keys.map((key) => read(key, now)?.value ?? null);

@@ -2,6 +2,40 @@ import { Redis, type RedisOptions } from "ioredis";
 import { ServiceUnavailableError } from "../result";
 import type { CounterRequest, CounterState, EphemeralStore } from "./types";
 
+/**
+ * KEYS: the counters. ARGV, four per counter: by, window (ms), limit, always (1/0).
+ * Returns { refused counter's 1-based index or 0, count1, ttl1, count2, ttl2, ... }.
+ */
+const CONSUME_SCRIPT = `
+local out = {0}
+for i, key in ipairs(KEYS) do
+  local base = (i - 1) * 4
+  local by = tonumber(ARGV[base + 1])
+  local window = tonumber(ARGV[base + 2])
+  local limit = tonumber(ARGV[base + 3])
+  local always = ARGV[base + 4] == "1"
+  local count = tonumber(redis.call("GET", key) or "0")
+  local fits = count + by <= limit
+  if fits or always then
+    count = redis.call("INCRBY", key, by)
+    redis.call("PEXPIRE", key, window, "NX")
+  end
+  local ttl = redis.call("PTTL", key)
+  if ttl < 0 then ttl = window end
+  table.insert(out, count)
+  table.insert(out, ttl)
+  if not fits then
+    out[1] = i
+    return out
+  end
+end
+return out
+`;
+
+interface ConsumeCommand {
+  authlithConsume(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<unknown>;
+}
+
 export interface RedisStoreOptions {
   url: string;
   /** Prefix for every key, e.g. the stage name, so several deployments can share one Redis. */
@@ -32,6 +66,8 @@ export function createRedisStore(options: RedisStoreOptions): EphemeralStore & {
   });
   // Connection errors surface on commands; without a listener ioredis would log each retry.
   client.on("error", () => {});
+  // consume(): the walk over budgets, atomic on the server (EVALSHA, loaded on first use).
+  client.defineCommand("authlithConsume", { lua: CONSUME_SCRIPT });
 
   // Commands before the first connection would fail without an offline queue: wait for it once,
   // bounded by connectTimeout. Later outages fail fast (ioredis reconnects on its own).
@@ -74,6 +110,19 @@ export function createRedisStore(options: RedisStoreOptions): EphemeralStore & {
           if (countError || ttlError) throw countError ?? ttlError;
           return { count: Number(count), resetInMs: Math.max(0, Number(ttl)) };
         });
+      }),
+    consume: (counters) =>
+      run(async () => {
+        if (counters.length === 0) return { refusedAt: null, states: [] };
+        const args = counters.flatMap(({ by, windowMs, limit, always }) => [by, Math.max(1, Math.ceil(windowMs)), limit, always ? 1 : 0]);
+        const [refused, ...flat] = (await (client as unknown as ConsumeCommand).authlithConsume(
+          counters.length,
+          ...counters.map((c) => c.key),
+          ...args,
+        )) as number[];
+        const states: CounterState[] = [];
+        for (let i = 0; i < flat.length; i += 2) states.push({ count: flat[i]!, resetInMs: Math.max(0, flat[i + 1]!) });
+        return { refusedAt: refused === 0 ? null : refused! - 1, states };
       }),
     getMany: (keys) => run(() => (keys.length ? client.mget(...keys) : Promise.resolve([]))),
     setMany: (entries) =>

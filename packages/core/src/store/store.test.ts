@@ -166,6 +166,49 @@ describe.each(implementations)("$name", (implementation) => {
     });
   });
 
+  describe("consume", () => {
+    const budget = (key: string, limit: number, always = false) => ({ key, by: 1, windowMs: LONG, limit, always });
+
+    it("spends from every budget while all have room", async () => {
+      for (let i = 1; i <= 3; i++) {
+        const result = await store.consume([budget("a", 3), budget("b", 5)]);
+        expect(result.refusedAt).toBeNull();
+        expect(result.states.map((s) => s.count)).toEqual([i, i]);
+      }
+    });
+
+    it("stops at the first budget without room and leaves the later ones untouched", async () => {
+      await store.consume([budget("a", 1), budget("b", 5)]);
+      const refused = await store.consume([budget("a", 1), budget("b", 5)]);
+      expect(refused.refusedAt).toBe(0);
+      expect(refused.states).toHaveLength(1);
+      expect(refused.states[0]!.count).toBe(1); // not counted: it had no room
+      expect((await store.increment([{ key: "b", by: 0, windowMs: LONG }]))[0]!.count).toBe(1);
+    });
+
+    it("counts an 'always' budget even over its limit, and still stops the walk", async () => {
+      await store.consume([budget("ip", 1, true), budget("acct", 5)]);
+      const refused = await store.consume([budget("ip", 1, true), budget("acct", 5)]);
+      expect(refused).toMatchObject({ refusedAt: 0, states: [{ count: 2 }] });
+      expect((await store.increment([{ key: "acct", by: 0, windowMs: LONG }]))[0]!.count).toBe(1);
+    });
+
+    it("gives the refusing budget's time to reset, and makes room again after it", async () => {
+      await store.consume([{ key: "w", by: 1, windowMs: SHORT, limit: 1 }]);
+      const refused = await store.consume([{ key: "w", by: 1, windowMs: SHORT, limit: 1 }]);
+      expect(refused.refusedAt).toBe(0);
+      expect(refused.states[0]!.resetInMs).toBeGreaterThan(0);
+      expect(refused.states[0]!.resetInMs).toBeLessThanOrEqual(SHORT);
+      await harness.advance(PAST_SHORT);
+      expect((await store.consume([{ key: "w", by: 1, windowMs: SHORT, limit: 1 }])).refusedAt).toBeNull();
+    });
+
+    it("lets exactly `limit` of many concurrent callers through", async () => {
+      const results = await Promise.all(Array.from({ length: 20 }, () => store.consume([budget("race", 7)])));
+      expect(results.filter((r) => r.refusedAt === null)).toHaveLength(7);
+    });
+  });
+
   describe("getMany / setMany", () => {
     it("returns null for absent keys, in the order asked", async () => {
       expect(await store.getMany(["x", "y"])).toEqual([null, null]);

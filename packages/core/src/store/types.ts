@@ -9,6 +9,13 @@ export interface EphemeralStore {
    * `windowMs` after it was first touched. All keys in one round trip.
    */
   increment(counters: readonly CounterRequest[]): Promise<CounterState[]>;
+  /**
+   * Takes from several fixed-window budgets in order, atomically, in one round trip: each counter
+   * is increased by `by` only if it stays within `limit` (or if `always`), and the first counter
+   * that would go over stops the walk, leaving the later ones untouched. So an attempt refused by
+   * an earlier budget never spends a later one.
+   */
+  consume(counters: readonly ConsumeRequest[]): Promise<ConsumeResult>;
   /** Values of several keys in one round trip; `null` where absent or expired. */
   getMany(keys: readonly string[]): Promise<(string | null)[]>;
   /** Sets several keys, each with its own time to live, in one round trip. */
@@ -31,4 +38,17 @@ export interface CounterState {
   count: number;
   /** Milliseconds until the window resets. */
   resetInMs: number;
+}
+
+export interface ConsumeRequest extends CounterRequest {
+  limit: number;
+  /** Count this call even when it goes over (e.g. per-IP attempts): it still stops the walk. */
+  always?: boolean;
+}
+
+export interface ConsumeResult {
+  /** Index of the counter that refused, or null when every counter had room. */
+  refusedAt: number | null;
+  /** States of the counters walked (up to and including the refusing one). */
+  states: CounterState[];
 }
