@@ -145,10 +145,15 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     return token;
   }
 
-  /** A token answer from the server: hold it, keep the refresh token, tell the other tabs. */
-  async function accept(result: TokenResponse, event: "signed_in" | "refreshed"): Promise<HeldToken> {
+  /**
+   * A token answer from the server: hold it, keep the refresh token, tell the other tabs. An
+   * answer for a session that ended meanwhile (a refresh that was in flight when this client or
+   * another tab logged out) is dropped: it must not bring the session back.
+   */
+  async function accept(result: TokenResponse, event: "signed_in" | "refreshed"): Promise<HeldToken | null> {
     const times = accessTokenTimes(result.accessToken, result.accessTokenExpiresAt, Date.now());
     const token: HeldToken = { accessToken: result.accessToken, user: result.user, ...times };
+    if (token.sessionId && ended.has(token.sessionId)) return null;
     if (transport === "token") {
       if (result.refreshToken) await storage.set(result.refreshToken);
       if (result.deviceToken) await deviceStorage.set(result.deviceToken);
@@ -268,7 +273,9 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
         })),
     },
     async logout() {
-      // In turn with refreshes: none of this browser's tabs is rotating the token being ended.
+      // After this client's own refresh in flight (so the token ended is the newest one), and in
+      // turn with the other tabs' refreshes: none of them is rotating the token being ended.
+      await refreshing?.catch(() => null);
       await tabs.exclusive(async () => {
         const refreshToken = transport === "token" ? ((await storage.get()) ?? undefined) : undefined;
         const sessionId = held?.sessionId ?? null;
@@ -280,6 +287,7 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
       });
     },
     async logoutAll() {
+      await refreshing?.catch(() => null);
       const sessionId = held?.sessionId ?? null;
       try {
         const result = await authed((token) => rpc("mutation", "auth", "logoutAll", undefined, token));

@@ -168,6 +168,28 @@ describe("the client's refresh logic, against a real dev server", () => {
     expect(events.map((e) => e.type)).toEqual(["signed_in", "refreshed"]);
   }, 120_000);
 
+  it("a logout while a refresh is in flight wins: the late answer does not bring the session back", async () => {
+    const storage = recordingStorage();
+    let delayRefresh = false;
+    const slowFetch: typeof fetch = async (input, init) => {
+      if (delayRefresh && String(input).includes("/trpc/auth.refresh")) await new Promise((resolve) => setTimeout(resolve, 300));
+      return fetch(input, init);
+    };
+    const events: SessionEvent[] = [];
+    const client = createAuthClient({ url: server.url, transport: "token", storage, fetch: slowFetch });
+    client.onSessionChange((event) => events.push(event));
+    await client.register({ email: uniqueEmail("race"), password: PASSWORD });
+    delayRefresh = true;
+    const refreshing = client.refresh().catch(() => null);
+    await client.logout();
+    await refreshing;
+    // The refresh in flight finishes first (the logout then ends the newest token); nothing after.
+    expect(events.map((e) => e.type)).toEqual(["signed_in", "refreshed", "signed_out"]);
+    expect(client.getUser()).toBeNull();
+    expect(await storage.get()).toBeNull();
+    await expect(client.me()).rejects.toMatchObject({ kind: "unauthorized" });
+  });
+
   it("restores a session from a stored refresh token (a new process)", async () => {
     const storage = recordingStorage();
     const first = newClient({ storage });
