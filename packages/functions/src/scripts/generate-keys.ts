@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { newHmacSecret } from "./secrets";
 import { parseArgs } from "node:util";
 import { generateSigningKey, SigningKeySetSchema, type SigningAlgorithm } from "@authlith/core";
 
@@ -48,7 +48,7 @@ if (values.rotate) {
   out(`AUTHLITH_SIGNING_KEYS=${quoted(keySet)}`);
 } else {
   const keySet = JSON.stringify({ keys: [await generateSigningKey(alg)] });
-  const hmacSecret = randomBytes(32).toString("base64url");
+  const hmacSecret = newHmacSecret();
   out(`# Store both secrets for stage "${stage}" (run from the repository root), then deploy:`);
   out(`npx sst secret set SigningKeys ${quoted(keySet)} --stage ${stage}`);
   out(`npx sst secret set HmacSecret ${hmacSecret} --stage ${stage}`);
