@@ -159,7 +159,7 @@ export function createApiHandler(deps: Deps, http: HttpConfig): ApiHandler {
     if (!path.startsWith(TRPC_PREFIX)) return json(404, { error: "not_found" });
 
     if (origin.value !== null && !origin.allowed) {
-      return trpcStyleError(403, "FORBIDDEN", "Origin not allowed");
+      return trpcStyleError(403, "FORBIDDEN", "Origin not allowed", "ORIGIN_NOT_ALLOWED");
     }
     if (bodyBytes(event) > http.maxBodyBytes) return trpcStyleError(413, "PAYLOAD_TOO_LARGE", "Request body too large");
     if (method === "POST") {

@@ -3,7 +3,7 @@ import { envFromLinkedResources, parseEnvConfig } from "./config";
 
 const base = {
   AUTHLITH_ISSUER: "https://auth.example.com/",
-  AUTHLITH_SIGNING_KEYS: '{"keys":[]}',
+  AUTHLITH_SIGNING_KEYS: JSON.stringify({ keys: [{ kty: "EC", crv: "P-256", alg: "ES256", kid: "k", d: "d", x: "x", y: "y" }] }),
   AUTHLITH_HMAC_SECRET: "a".repeat(43),
 };
 
@@ -47,6 +47,19 @@ describe("parseEnvConfig", () => {
     expect(message).not.toContain(secret);
     expect(message).not.toContain("{oops");
     expect(() => parseEnvConfig({})).toThrow(/AUTHLITH_ISSUER/);
+    expect(() => parseEnvConfig({ ...base, AUTHLITH_ACCESS_TOKEN_TTL_SECONDS: "30" })).toThrow(/AUTHLITH_ACCESS_TOKEN_TTL_SECONDS/);
+    expect(() => parseEnvConfig({ ...base, AUTHLITH_ACCESS_TOKEN_TTL_SECONDS: "7200" })).toThrow(/AUTHLITH_ACCESS_TOKEN_TTL_SECONDS/);
+    // A key set of the wrong shape is named at parse time, with the secret it comes from.
+    expect(() => parseEnvConfig({ ...base, AUTHLITH_SIGNING_KEYS: '{"keys":[]}' })).toThrow(/AUTHLITH_SIGNING_KEYS\.keys \(SST secret SigningKeys\)/);
+    const p384 = JSON.stringify({ keys: [{ kty: "EC", crv: "P-384", alg: "ES256", kid: "k", d: "secret-d-value", x: "x", y: "y" }] });
+    let keyMessage = "";
+    try {
+      parseEnvConfig({ ...base, AUTHLITH_SIGNING_KEYS: p384 });
+    } catch (error) {
+      keyMessage = (error as Error).message;
+    }
+    expect(keyMessage).toMatch(/AUTHLITH_SIGNING_KEYS\.keys\.0 \(SST secret SigningKeys\): ES256 keys must be EC P-256/);
+    expect(keyMessage).not.toContain("secret-d-value");
     expect(() => parseEnvConfig({ ...base, DATABASE_URL: "mysql://x" })).toThrow(/DATABASE_URL/);
   });
 });
@@ -57,7 +70,7 @@ describe("envFromLinkedResources", () => {
       {
         Database: { host: "db.cluster.rds.amazonaws.com", port: 5432, username: "app", password: "p@ss/word", database: "authlith" },
         Redis: { host: "master.cache.amazonaws.com", port: 6379, username: "default", password: "t0ken" },
-        SigningKeys: { value: '{"keys":[]}' },
+        SigningKeys: { value: base.AUTHLITH_SIGNING_KEYS },
         HmacSecret: { value: "h".repeat(43) },
       },
       { AUTHLITH_ISSUER: "https://x.example" },
@@ -65,7 +78,7 @@ describe("envFromLinkedResources", () => {
     expect(env.DATABASE_URL).toBe("postgres://app:p%40ss%2Fword@db.cluster.rds.amazonaws.com:5432/authlith");
     expect(env.DATABASE_SSL).toBe("require");
     expect(env.REDIS_URL).toBe("rediss://default:t0ken@master.cache.amazonaws.com:6379");
-    expect(env.AUTHLITH_SIGNING_KEYS).toBe('{"keys":[]}');
+    expect(env.AUTHLITH_SIGNING_KEYS).toBe(base.AUTHLITH_SIGNING_KEYS);
     expect(env.AUTHLITH_HMAC_SECRET).toBe("h".repeat(43));
     const config = parseEnvConfig(env);
     expect(config.database?.url).toContain("db.cluster.rds.amazonaws.com");
@@ -80,5 +93,9 @@ describe("envFromLinkedResources", () => {
     expect(env.REDIS_URL).toBe("redis://localhost:6379");
     expect(env.LOG_LEVEL).toBe("debug");
     expect(envFromLinkedResources({}, { REDIS_URL: "redis://kept" }).REDIS_URL).toBe("redis://kept");
+    // A local Redis under another host name (a container called "redis"): TLS off on request.
+    expect(envFromLinkedResources({ Redis: { host: "redis", port: 6379 } }, {}).REDIS_URL).toBe("rediss://redis:6379");
+    expect(envFromLinkedResources({ Redis: { host: "redis", port: 6379 } }, { REDIS_TLS: "false" }).REDIS_URL).toBe("redis://redis:6379");
+    expect(envFromLinkedResources({ Redis: { host: "localhost", port: 6380 } }, { REDIS_TLS: "true" }).REDIS_URL).toBe("rediss://localhost:6380");
   });
 });

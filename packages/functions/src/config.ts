@@ -1,4 +1,4 @@
-import type { AuthConfigInput, LogLevel, PostgresOptions } from "@authlith/core";
+import { SigningKeySetSchema, type AuthConfigInput, type LogLevel, type PostgresOptions } from "@authlith/core";
 import * as z from "zod/mini";
 import type { $ZodError } from "zod/v4/core";
 import "@authlith/core/zod";
@@ -68,11 +68,11 @@ const EnvSchema = z.object({
   AUTHLITH_ISSUER: z.url({ protocol: /^https?$/ }),
   AUTHLITH_AUDIENCE: z._default(z.string().check(z.minLength(1)), "authlith"),
   AUTHLITH_SIGNING_ALG: z._default(z.enum(["ES256", "RS256"]), "ES256"),
-  AUTHLITH_SIGNING_KEYS: json,
+  AUTHLITH_SIGNING_KEYS: z.pipe(json, SigningKeySetSchema),
   AUTHLITH_HMAC_SECRET: z.string().check(z.regex(/^[A-Za-z0-9_-]{43,}$/, "must be at least 32 bytes, base64url")),
   AUTHLITH_ALLOWED_ORIGINS: z._default(originList, []),
   AUTHLITH_COOKIE_SAMESITE: z._default(z.enum(["Lax", "Strict"]), "Lax"),
-  AUTHLITH_ACCESS_TOKEN_TTL_SECONDS: envInt(900),
+  AUTHLITH_ACCESS_TOKEN_TTL_SECONDS: envInt(900, 60, 3600),
   AUTHLITH_REFRESH_GRACE_SECONDS: envInt(10, 0, 10),
   AUTHLITH_SESSION_IDLE_TTL_SECONDS: envInt(7 * 24 * 3600),
   AUTHLITH_SESSION_ABSOLUTE_TTL_SECONDS: envInt(30 * 24 * 3600),
@@ -84,8 +84,20 @@ const EnvSchema = z.object({
 export type Env = Record<string, string | undefined>;
 
 /** Formats zod issues as "NAME: problem" lines, never echoing values (they may be secrets). */
+/** Where a variable comes from when it is not set by hand: the SST secret behind it. */
+const SECRET_NAMES: Record<string, string> = {
+  AUTHLITH_SIGNING_KEYS: "SST secret SigningKeys",
+  AUTHLITH_HMAC_SECRET: "SST secret HmacSecret",
+};
+
 function describeIssues(error: $ZodError): string {
-  return error.issues.map((issue) => `  ${issue.path.join(".") || "(root)"}: ${issue.message}`).join("\n");
+  return error.issues
+    .map((issue) => {
+      const [variable = "(root)", ...rest] = issue.path.map(String);
+      const source = SECRET_NAMES[variable] ? ` (${SECRET_NAMES[variable]})` : "";
+      return `  ${[variable, ...rest].join(".")}${source}: ${issue.message}`;
+    })
+    .join("\n");
 }
 
 export function parseEnvConfig(env: Env): RuntimeConfig {
@@ -146,7 +158,9 @@ export function envFromLinkedResources(resources: LinkedResources, env: Env): En
     merged.DATABASE_SSL ??= db.host === "localhost" || db.host === "127.0.0.1" ? "disable" : "require";
   }
   if (redis) {
-    const local = redis.host === "localhost" || redis.host === "127.0.0.1";
+    // ElastiCache requires TLS; a local Redis (sst dev) has none. REDIS_TLS=true|false overrides.
+    const local =
+      env.REDIS_TLS === "false" || (env.REDIS_TLS !== "true" && (redis.host === "localhost" || redis.host === "127.0.0.1"));
     const auth = redis.password
       ? `${encodeURIComponent(redis.username ?? "default")}:${encodeURIComponent(redis.password)}@`
       : "";

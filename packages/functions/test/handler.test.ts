@@ -98,7 +98,7 @@ describe("CORS and origins", () => {
     const call = await foreign.mutate("auth.login", { email: uniqueEmail(), password: PASSWORD });
     expect(call.status).toBe(403);
     expect(call.headers["access-control-allow-origin"]).toBeUndefined();
-    expect(errorOf(call).code).toBe("FORBIDDEN");
+    expect(errorOf(call)).toMatchObject({ code: "FORBIDDEN", reason: "ORIGIN_NOT_ALLOWED" });
   });
 
   it("accepts the issuer's own origin", async () => {

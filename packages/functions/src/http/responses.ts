@@ -9,9 +9,10 @@ export function trpcStyleError(
   status: number,
   code: TRPC_ERROR_CODE_KEY,
   message: string,
-  headers: Record<string, string> = {},
+  reason?: string,
 ): APIGatewayProxyStructuredResultV2 {
-  return json(status, { error: { message, code: TRPC_ERROR_CODES_BY_KEY[code], data: { code, httpStatus: status } } }, headers);
+  const data = { code, httpStatus: status, ...(reason ? { reason } : {}) };
+  return json(status, { error: { message, code: TRPC_ERROR_CODES_BY_KEY[code], data } });
 }
 
 export function json(status: number, body: unknown, headers: Record<string, string> = {}): APIGatewayProxyStructuredResultV2 {
