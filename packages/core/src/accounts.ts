@@ -123,7 +123,7 @@ export async function login(deps: Deps, meta: RequestMeta, input: LoginInput): P
     if (limits.refusedAt > 0 && (await firstTime(deps, `${limits.refusedAt === 1 ? windowKey : ceilingKey}`, limits.retryAfterSeconds))) {
       const details = { scope: deviceId ? "device" : "account", ceiling: limits.refusedAt === 2 };
       await recordAuditEvent(deps, meta, AuditEvent.loginRateLimited, { userId: user?.publicUser.id ?? null, subject, details });
-      deps.log.warn("login.locked", { requestId: meta.requestId, subject, ...details });
+      deps.log.warn("login.locked", { requestId: meta.requestId, subject, ip: meta.ip, userAgent: meta.userAgent, ...details });
     }
     return fail("RATE_LIMITED", limits.retryAfterSeconds);
   }

@@ -21,7 +21,10 @@ export function createLogger(
   const write = options.write ?? ((line: string) => process.stdout.write(line + "\n"));
   const emit = (level: LogLevel) => (event: string, fields?: LogFields) => {
     if (LEVELS[level] < threshold) return;
-    write(JSON.stringify({ time: new Date().toISOString(), level, event, ...options.base, ...fields }));
+    // JSON escapes every control character except U+2028/U+2029, which some readers take for line
+    // breaks: escape those too, so one call is always one line.
+    const line = JSON.stringify({ time: new Date().toISOString(), level, event, ...options.base, ...fields });
+    write(line.replace(/\u2028/g, "\\u2028").replace(/\u2029/g, "\\u2029"));
   };
   return { debug: emit("debug"), info: emit("info"), warn: emit("warn"), error: emit("error") };
 }

@@ -277,6 +277,8 @@ async function resolveLostRotation(
   });
   deps.log.warn("session.reuse_detected", {
     requestId: meta.requestId,
+    ip: meta.ip,
+    userAgent: meta.userAgent,
     sessionId: presented.sessionId,
     userId: row.userId,
     presentedGeneration: presented.generation,

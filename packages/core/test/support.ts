@@ -87,33 +87,38 @@ export async function createTestDatabase(): Promise<{ url: string; drop(): Promi
 export { deleteRedisPrefix } from "./redis-keys";
 import { deleteRedisPrefix } from "./redis-keys";
 
-export const realBackend: Backend = {
-  name: "postgres + redis",
-  real: true,
-  async setup() {
-    const database = await createTestDatabase();
-    const prefix = `authlith-test:${randomBytes(6).toString("hex")}:`;
-    const db = createPostgresDb({ url: database.url, maxConnections: 4 });
-    const store = createRedisStore({ url: TEST_REDIS_URL!, keyPrefix: prefix });
-    const sql = postgres(database.url, { max: 2, onnotice: () => {} });
-    const redis = new Redis(TEST_REDIS_URL!, { maxRetriesPerRequest: 1 });
-    return {
-      db,
-      store,
-      sql,
-      redis,
-      prefix,
-      async cleanup() {
-        await deleteRedisPrefix(redis, prefix);
-        redis.disconnect();
-        await store.close();
-        await sql.end({ timeout: 5 });
-        await db.close();
-        await database.drop();
-      },
-    };
-  },
-};
+export const realBackend: Backend = makeRealBackend(() => TEST_REDIS_URL!);
+
+/** Real Postgres (a fresh database) and a Redis at the URL `redisUrl()` gives at setup time. */
+export function makeRealBackend(redisUrl: () => string): Backend {
+  return {
+    name: "postgres + redis",
+    real: true,
+    async setup() {
+      const database = await createTestDatabase();
+      const prefix = `authlith-test:${randomBytes(6).toString("hex")}:`;
+      const db = createPostgresDb({ url: database.url, maxConnections: 4 });
+      const store = createRedisStore({ url: redisUrl(), keyPrefix: prefix });
+      const sql = postgres(database.url, { max: 2, onnotice: () => {} });
+      const redis = new Redis(redisUrl(), { maxRetriesPerRequest: 1 });
+      return {
+        db,
+        store,
+        sql,
+        redis,
+        prefix,
+        async cleanup() {
+          await deleteRedisPrefix(redis, prefix);
+          redis.disconnect();
+          await store.close();
+          await sql.end({ timeout: 5 });
+          await db.close();
+          await database.drop();
+        },
+      };
+    },
+  };
+}
 
 /** PGlite always; real Postgres and Redis as well when TEST_DATABASE_URL and TEST_REDIS_URL are set. */
 export const backends: Backend[] = hasRealServices ? [pgliteBackend, realBackend] : [pgliteBackend];

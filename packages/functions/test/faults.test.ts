@@ -2,7 +2,10 @@ import { auditEvents, sessions } from "@authlith/core/db/schema";
 import { createRedisStore } from "@authlith/core";
 import { and, eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { backends, hasRealServices, pgliteBackend, realBackend, type Backend } from "../../core/test/support";
+import { backends, hasRealServices, makeRealBackend, pgliteBackend, realBackend, type Backend } from "../../core/test/support";
+import { spawn, type ChildProcess } from "node:child_process";
+import { Redis } from "ioredis";
+import { freePort } from "./support/dev-process";
 import { ServiceUnavailableError } from "@authlith/core";
 import { parseEnvConfig } from "../src/config";
 import { createRuntime, type Runtime } from "../src/runtime";
@@ -95,7 +98,12 @@ describe.each(backends)("when Redis takes reads but refuses writes ($name)", (ba
   beforeAll(async () => {
     first = await startTestApp(refusingWrites);
     // A second "Lambda instance" on the same Postgres and Redis.
-    second = await createRuntime(parseEnvConfig(first.env), { db: first.backend.db, store: first.backend.store, clock: first.clock });
+    second = await createRuntime(parseEnvConfig(first.env), {
+      db: first.backend.db,
+      store: first.backend.store,
+      clock: first.clock,
+      log: first.runtime.deps.log,
+    });
   });
   afterAll(async () => {
     await second?.close();
@@ -120,12 +128,32 @@ describe.each(backends)("when Redis takes reads but refuses writes ($name)", (ba
 });
 
 describe.runIf(hasRealServices)("when Redis loses or misses data (real Redis)", () => {
+  // A Redis server of this suite's own: pausing or flushing it touches no other test file.
+  let privateRedis: ChildProcess;
   let app: TestApp;
   beforeAll(async () => {
-    app = await startTestApp(realBackend, { AUTHLITH_REVOCATION_RESYNC_SECONDS: "1" });
+    const port = await freePort();
+    privateRedis = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+    const url = `redis://127.0.0.1:${port}`;
+    for (let attempt = 0; ; attempt++) {
+      const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+      probe.on("error", () => {});
+      try {
+        await probe.connect();
+        await probe.ping();
+        break;
+      } catch (error) {
+        if (attempt > 50) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      } finally {
+        probe.disconnect();
+      }
+    }
+    app = await startTestApp(makeRealBackend(() => url), { AUTHLITH_REVOCATION_RESYNC_SECONDS: "1" });
   });
   afterAll(async () => {
     await app?.close();
+    privateRedis?.kill();
   });
 
   const revokeKeys = async () => {

@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { createTestDatabase, hasRealServices, TEST_REDIS_URL, testHmacSecret, testSigningKeys } from "../../core/test/support";
+import { createTestDatabase, deleteRedisPrefix, hasRealServices, TEST_REDIS_URL, testHmacSecret, testSigningKeys } from "../../core/test/support";
+import { Redis } from "ioredis";
 import { PASSWORD, TestClient, tokenTransport, uniqueEmail, data } from "./support/app";
 
 /**
@@ -68,11 +69,15 @@ describe("the Lambda handler", () => {
 
 describe.runIf(hasRealServices)("the Lambda handler on real Postgres and Redis", () => {
   let database: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
+  const prefix = `authlith-test:entry:${process.pid}:${Date.now()}:`;
   afterAll(async () => {
     await database?.drop();
+    const redis = new Redis(TEST_REDIS_URL!);
+    await deleteRedisPrefix(redis, prefix);
+    redis.disconnect();
   });
 
-  it("serves sign-up and me, building its clients once", async () => {
+  it("serves sign-up, sign-in, refresh and me without named prepared statements (behind RDS Proxy)", async () => {
     database = await createTestDatabase();
     const url = new URL(database.url);
     const redis = new URL(TEST_REDIS_URL!);
@@ -81,11 +86,17 @@ describe.runIf(hasRealServices)("the Lambda handler on real Postgres and Redis",
     linked("Database", { host: url.hostname, port: Number(url.port), username: url.username, password: "", database: url.pathname.slice(1) });
     linked("Redis", { host: "localhost", port: Number(redis.port || 6379) });
     process.env.DATABASE_SSL = "disable";
-    process.env.REDIS_KEY_PREFIX = `authlith-test:entry:${process.pid}:`;
+    // As deployed behind RDS Proxy: every statement unnamed (see sst.config.ts, databasePrepare).
+    process.env.DATABASE_PREPARE = "false";
+    process.env.REDIS_KEY_PREFIX = prefix;
     const handler = await freshHandler();
     const client = new TestClient((event) => handler(event, {} as never), { origin: null });
     const signedUp = data(await client.mutate("auth.register", { email: uniqueEmail("entry"), password: PASSWORD }, tokenTransport));
     const me = await client.query("auth.me", undefined, { authorization: `Bearer ${signedUp.accessToken}` });
     expect(data(me).user.id).toBe(signedUp.user.id);
+    const signedIn = data(await client.mutate("auth.login", { email: signedUp.user.email, password: PASSWORD }, tokenTransport));
+    const refreshed = data(await client.mutate("auth.refresh", { refreshToken: signedIn.refreshToken }));
+    expect(refreshed.session.id).toBe(signedIn.session.id);
+
   });
 });

@@ -16,7 +16,7 @@ export interface TestApp {
   clock: ManualClock;
   /** The environment the service was configured from (for a second instance of it). */
   env: Env;
-  /** Every log line the service wrote, as parsed JSON. */
+  /** Every log line the service wrote, as parsed JSON (a line that is not JSON fails the test). */
   logs: Record<string, unknown>[];
   client(options?: ClientOptions): TestClient;
   close(): Promise<void>;
@@ -41,7 +41,19 @@ export async function startTestApp(
   const config = parseEnvConfig(fullEnv);
   config.auth = { ...config.auth, ...auth };
   const logs: Record<string, unknown>[] = [];
-  const log = createLogger({ level: "debug", write: (line) => logs.push(JSON.parse(line) as Record<string, unknown>) });
+  // What the service writes, as it would reach a log file: each write split into lines, so a
+  // value that smuggled a line break in would show up as a line of its own.
+  const raw: string[] = [];
+  const log = createLogger({
+    level: "debug",
+    write: (chunk) => {
+      for (const line of `${chunk}\n`.split(/\r\n|\r|\n|\u2028|\u2029/)) {
+        if (line === "") continue;
+        raw.push(line);
+        logs.push(JSON.parse(line) as Record<string, unknown>);
+      }
+    },
+  });
   const runtime = await createRuntime(config, { db: instance.db, store: instance.store, clock, log });
   return {
     runtime,
