@@ -2,7 +2,7 @@ import { and, count, eq, gt, sql } from "drizzle-orm";
 import { AuditEvent, recordAuditEvent } from "./audit";
 import { toIso } from "./clock";
 import { hmacSha256 } from "./crypto";
-import { queryRows } from "./db/client";
+import { queryRows, writeIf } from "./db/client";
 import { auditEvents, users } from "./db/schema";
 import type { Deps, RequestMeta } from "./deps";
 import { uuidv7 } from "./ids";
@@ -133,34 +133,38 @@ export async function login(deps: Deps, meta: RequestMeta, input: LoginInput): P
   }
 
   const password = normalizePassword(input.password);
-  const session = user ? newSession(deps, meta, user.publicUser.id) : null;
-  // argon2 runs on the thread pool; the access token is signed meanwhile and released only after
-  // the password checked out and the session row committed.
-  const [valid, signedIn] = user
-    ? await Promise.all([
-        deps.hasher.verify(user.passwordHash, password),
-        completeSignIn(deps, user.publicUser, session!.token, session!.absoluteExpiresAt),
-      ])
-    : [(await deps.hasher.burn(password), false), null];
-
-  if (!user || !valid || user.disabled || !signedIn || !session) {
-    await recordAuditEvent(deps, meta, AuditEvent.loginFailed, { userId: user?.publicUser.id ?? null, subject });
+  const resetKeys = [...new Set([...accountKeys, windowKey, ceilingKey])];
+  if (!user) {
+    // An unknown email takes the same steps: a transaction open during one argon2 verification
+    // (of a dummy hash), rolled back, then the failure's audit event.
+    await writeIf(deps.db, sql`SELECT 1`, deps.hasher.burn(password).then(() => false));
+    await recordAuditEvent(deps, meta, AuditEvent.loginFailed, { userId: null, subject });
     return fail("INVALID_CREDENTIALS");
   }
 
-  await queryRows(
-    deps.db,
-    sql`WITH s AS (
-      ${insertSessionSql(session.row)}
-      RETURNING id
-    )
-    ${insertAuditSql(deps, meta, AuditEvent.loginSucceeded, { userId: sql`${user.publicUser.id}::uuid`, sessionId: sql`s.id`, subject, from: sql`FROM s` })}`,
-  );
-  // A success ends the run of failures (the account's, and this device's), in Redis and (by its
-  // audit event) in the Postgres fallback.
-  if (limits.state === "ok") {
-    const keys = [...new Set([...accountKeys, windowKey, ceilingKey])];
-    await resetCounters(deps, [...keys, ...keys.map((key) => `once:${key}`)]);
+  // argon2 runs on the thread pool. Meanwhile the access token is signed and the session row and
+  // its audit event are written in a transaction that commits only if the password checks out
+  // (and the account is not disabled): after the hash, only COMMIT is left. A success ends the
+  // run of failures (the account's and this device's) in Redis, beside that COMMIT; in the
+  // Postgres fallback it is ended by the success's audit event.
+  const session = newSession(deps, meta, user.publicUser.id);
+  const accepted = deps.hasher.verify(user.passwordHash, password).then((valid) => valid && !user.disabled);
+  const [committed, signedIn] = await Promise.all([
+    writeIf(
+      deps.db,
+      sql`WITH s AS (
+        ${insertSessionSql(session.row)}
+        RETURNING id
+      )
+      ${insertAuditSql(deps, meta, AuditEvent.loginSucceeded, { userId: sql`${user.publicUser.id}::uuid`, sessionId: sql`s.id`, subject, from: sql`FROM s` })}`,
+      accepted,
+    ),
+    completeSignIn(deps, user.publicUser, session.token, session.absoluteExpiresAt),
+    accepted.then((ok) => (ok && limits.state === "ok" ? resetCounters(deps, [...resetKeys, ...resetKeys.map((key) => `once:${key}`)]) : undefined)),
+  ]);
+  if (!committed) {
+    await recordAuditEvent(deps, meta, AuditEvent.loginFailed, { userId: user.publicUser.id, subject });
+    return fail("INVALID_CREDENTIALS");
   }
   if (deps.hasher.needsRehash(user.passwordHash)) await upgradeHash(deps, user.publicUser.id, password);
   return ok({ ...signedIn, deviceToken: issueDeviceToken(deps.hmacKey, subject, deps.clock.now(), deviceId ?? undefined) });

@@ -1,10 +1,11 @@
 import { describeError, type Deps } from "@authlith/core";
-import { awsLambdaRequestHandler } from "@trpc/server/adapters/aws-lambda";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context as LambdaContext } from "aws-lambda";
 import { sql } from "drizzle-orm";
 import type { HttpConfig } from "./config";
 import { parseCookies } from "./http/cookies";
+import { requestHeaders, ResponseHeaders } from "./http/headers";
 import { json, trpcStyleError } from "./http/responses";
+import { createTrpcHttpHandler } from "./http/trpc-http";
 import { appRouter } from "./router";
 import { TRANSPORT_HEADER } from "./transport";
 import { PublicError, type Context } from "./trpc";
@@ -20,14 +21,14 @@ const ALLOWED_REQUEST_HEADERS = ["content-type", "authorization", "x-trpc-source
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /**
- * Headers as tRPC may see them: names that are valid tokens, values within Latin-1 (anything else
- * would make `Headers` throw), and never `trpc-accept`: streamed answers send their headers before
- * the procedure has run, which would drop the refresh cookie and Retry-After.
+ * Headers as procedures see them: names that are valid tokens (lower-cased), values within
+ * Latin-1 with control characters replaced, so nothing a client sends can forge a log line or a
+ * header downstream.
  */
 function sanitiseHeaders(headers: APIGatewayProxyEventV2["headers"]): Record<string, string> {
   const clean: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers ?? {})) {
-    if (value === undefined || !HEADER_NAME.test(name) || name.toLowerCase() === "trpc-accept") continue;
+    if (value === undefined || !HEADER_NAME.test(name)) continue;
     clean[name.toLowerCase()] = value.replace(/[^\t\x20-\x7e\x80-\xff]/g, "?");
   }
   return clean;
@@ -49,38 +50,9 @@ function bodyBytes(event: APIGatewayProxyEventV2): number {
 export function createApiHandler(deps: Deps, http: HttpConfig): ApiHandler {
   const { log } = deps;
 
-  const trpc = awsLambdaRequestHandler<typeof appRouter, APIGatewayProxyEventV2>({
+  const trpc = createTrpcHttpHandler<typeof appRouter, Context>({
     router: appRouter,
-    allowBatching: true,
     maxBatchSize: http.maxBatchSize,
-    createContext: ({ event }): Context => {
-      const headers = new Headers();
-      for (const [name, value] of Object.entries(event.headers ?? {})) if (value !== undefined) headers.set(name, value);
-      const origin = headers.get("origin");
-      return {
-        deps,
-        http,
-        meta: {
-          ip: event.requestContext.http.sourceIp,
-          userAgent: headers.get("user-agent")?.slice(0, MAX_USER_AGENT) ?? null,
-          requestId: event.requestContext.requestId,
-        },
-        headers,
-        cookies: parseCookies(event.cookies?.join("; ")),
-        origin: { value: origin, allowed: origin !== null && http.allowedOrigins.includes(origin) },
-        responseHeaders: new Headers(),
-      };
-    },
-    responseMeta: ({ ctx, errors }) => {
-      const headers = ctx?.responseHeaders ?? new Headers();
-      const retryAfter = Math.max(
-        0,
-        ...errors.map((e) => (e.cause instanceof PublicError ? (e.cause.data.retryAfterSeconds ?? 0) : 0)),
-      );
-      if (retryAfter > 0) headers.set("retry-after", String(retryAfter));
-      if (errors.some((e) => e.code === "UNAUTHORIZED")) headers.set("www-authenticate", 'Bearer realm="authlith"');
-      return { headers };
-    },
     onError: ({ error, path, ctx }) => {
       if (error.code === "INTERNAL_SERVER_ERROR") {
         log.error("request.failed", { requestId: ctx?.meta.requestId, path, ...describeError(error.cause) });
@@ -171,18 +143,44 @@ export function createApiHandler(deps: Deps, http: HttpConfig): ApiHandler {
       return trpcStyleError(405, "METHOD_NOT_SUPPORTED", "Method not supported");
     }
 
-    // Normalise: whatever route API Gateway matched ($default or /trpc/{proxy+}), the adapter
-    // reads the procedure path (still URL-encoded: tRPC decodes it once) from the proxy parameter.
-    // A GET carries no body.
-    const normalised: APIGatewayProxyEventV2 = {
-      ...event,
-      headers: sanitiseHeaders(event.headers),
-      routeKey: "ANY /trpc/{proxy+}",
-      pathParameters: { ...event.pathParameters, proxy: path.slice(TRPC_PREFIX.length) },
-      ...(method === "GET" ? { body: undefined, isBase64Encoded: false } : {}),
+    // Whatever route API Gateway matched ($default or /trpc/{proxy+}), the procedure path is what
+    // follows /trpc/ (still URL-encoded: it is decoded once, as tRPC does). A GET carries no body.
+    const headers = sanitiseHeaders(event.headers);
+    const ctx: Context = {
+      deps,
+      http,
+      meta: {
+        ip: event.requestContext.http.sourceIp,
+        userAgent: headers["user-agent"]?.slice(0, MAX_USER_AGENT) ?? null,
+        requestId: event.requestContext.requestId,
+      },
+      headers: requestHeaders(headers),
+      cookies: parseCookies(event.cookies?.join("; ")),
+      origin,
+      responseHeaders: new ResponseHeaders(),
     };
-    const result = await trpc(normalised, context ?? ({} as LambdaContext));
-    return { ...result, headers: { ...result.headers, "cache-control": "no-store", pragma: "no-cache" } };
+    const body = method === "POST" && event.body ? (event.isBase64Encoded ? Buffer.from(event.body, "base64").toString("utf8") : event.body) : undefined;
+    const result = await trpc(
+      { method, path: path.slice(TRPC_PREFIX.length), query: new URLSearchParams(event.rawQueryString ?? ""), body },
+      ctx,
+    );
+
+    const responseHeaders: Record<string, string> = {
+      ...ctx.responseHeaders.toRecord(),
+      "content-type": "application/json",
+      "cache-control": "no-store",
+      pragma: "no-cache",
+    };
+    const retryAfter = Math.max(0, ...result.errors.map((e) => (e.cause instanceof PublicError ? (e.cause.data.retryAfterSeconds ?? 0) : 0)));
+    if (retryAfter > 0) responseHeaders["retry-after"] = String(retryAfter);
+    if (result.errors.some((e) => e.code === "UNAUTHORIZED")) responseHeaders["www-authenticate"] = 'Bearer realm="authlith"';
+    if (result.allow) responseHeaders.allow = result.allow;
+    return {
+      statusCode: result.status,
+      headers: responseHeaders,
+      body: result.body,
+      ...(ctx.responseHeaders.cookies.length ? { cookies: ctx.responseHeaders.cookies } : {}),
+    };
   };
 
   return async (event, context) => {

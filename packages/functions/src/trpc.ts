@@ -9,18 +9,19 @@ import * as z from "zod/mini";
 import { $ZodError } from "zod/v4/core";
 import "@authlith/core/zod";
 import type { HttpConfig } from "./config";
+import type { RequestHeaders, ResponseHeaders } from "./http/headers";
 
 /** Per-request context: dependencies, who is asking, and the response headers procedures may set. */
 export interface Context {
   deps: Deps;
   http: HttpConfig;
   meta: RequestMeta;
-  headers: Headers;
+  headers: RequestHeaders;
   cookies: Map<string, string>;
   /** `Origin` of the request when sent, and whether it is an allowed one. */
   origin: { value: string | null; allowed: boolean };
-  /** Response headers (Set-Cookie, Retry-After), returned through `responseMeta`. */
-  responseHeaders: Headers;
+  /** Response headers a procedure sets (Set-Cookie). */
+  responseHeaders: ResponseHeaders;
 }
 
 /** Details a client may see, attached to a TRPCError as its cause. Anything else stays server-side. */
@@ -120,7 +121,7 @@ const mapUnavailable = t.middleware(async ({ next }) => {
 export const publicProcedure = t.procedure.use(mapUnavailable);
 
 /** Reads `Authorization: Bearer <jwt>`; null when absent or not a bearer credential. */
-export function bearerToken(headers: Headers): string | null {
+export function bearerToken(headers: RequestHeaders): string | null {
   const value = headers.get("authorization");
   if (!value) return null;
   const match = /^Bearer[ ]+([A-Za-z0-9._~+/-]+=*)$/i.exec(value.trim());

@@ -155,7 +155,7 @@ describe.each(backends)("procedures on $name", (backend) => {
     });
 
     it("gives unknown email, wrong password and disabled account the same answer", async () => {
-      const { email } = await registerUser();
+      const { email, user } = await registerUser();
       const disabled = await registerUser();
       await db().update(users).set({ disabledAt: new Date() }).where(eq(users.id, disabled.user.id));
       const replies = [
@@ -170,6 +170,14 @@ describe.each(backends)("procedures on $name", (backend) => {
       const bodies = replies.map((r) => JSON.stringify(r.body));
       expect(new Set(bodies).size).toBe(1);
       expect(errorOf(replies[0]!).reason).toBe("INVALID_CREDENTIALS");
+      // The session row written while the password was checked was rolled back: only the
+      // sign-up's session exists, and the audit trail has the failure, not a success.
+      for (const userId of [user.id, disabled.user.id]) {
+        expect(await db().select({ id: sessions.id }).from(sessions).where(eq(sessions.userId, userId))).toHaveLength(1);
+        const types = await auditTypes(userId);
+        expect(types).toContain("login.failed");
+        expect(types).not.toContain("login.succeeded");
+      }
     });
 
     it("normalises passwords with NFKC", async () => {

@@ -69,3 +69,45 @@ export async function queryRows<T>(db: Db, query: SQL): Promise<T[]> {
 
 /** Integers from raw queries: postgres.js returns int8 as a string, PGlite as a number. */
 export const toNumber = (value: unknown): number => (typeof value === "number" ? value : Number(value));
+
+const ROLLED_BACK = Symbol("rolled back");
+
+interface PostgresJsTransactions {
+  begin<T>(run: (tx: PostgresJsClient) => Promise<T>): Promise<T>;
+}
+interface PgliteTransactions {
+  transaction<T>(run: (tx: PgliteClient & { rollback(): Promise<void> }) => Promise<T>): Promise<T>;
+}
+
+/**
+ * Runs `query` in a transaction now and commits it only if `decision` resolves to true, else
+ * rolls it back; resolves to whether it committed. For a write that waits on something slow it
+ * does not depend on (a password check on the thread pool): the statement's work (index updates,
+ * row locks, the round trip) overlaps the wait, and only COMMIT follows it. Nothing is visible to
+ * anyone before the commit, and a rollback leaves no trace. If `decision` rejects, the transaction
+ * rolls back and the rejection propagates.
+ */
+export async function writeIf(db: Db, query: SQL, decision: Promise<boolean>): Promise<boolean> {
+  const { sql: text, params } = dialect.sqlToQuery(query);
+  const client = db.$client as Partial<PostgresJsClient & PostgresJsTransactions & PgliteTransactions>;
+  try {
+    if (typeof client.begin === "function") {
+      await client.begin(async (tx) => {
+        await tx.unsafe(text, params, { prepare: true });
+        if (!(await decision)) throw ROLLED_BACK;
+      });
+    } else {
+      await (client as PgliteTransactions).transaction(async (tx) => {
+        await tx.query(text, params);
+        if (!(await decision)) throw ROLLED_BACK;
+      });
+    }
+    return true;
+  } catch (error) {
+    if (error === ROLLED_BACK) return false;
+    throw error;
+  } finally {
+    // Whatever happened to the transaction, the decision is awaited, so no rejection goes unseen.
+    await decision.catch(() => {});
+  }
+}
