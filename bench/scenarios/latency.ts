@@ -1,5 +1,5 @@
 import { verify } from "@node-rs/argon2";
-import { SignJWT } from "jose";
+import { generateKeyPairSync, sign } from "node:crypto";
 import postgres from "postgres";
 import { users } from "@authlith/core/db/schema";
 import { eq } from "drizzle-orm";
@@ -71,17 +71,17 @@ export async function measureRefresh(runtime: Runtime, databaseUrl: string, iter
   await sql`CREATE TABLE IF NOT EXISTS bench_floor (id int PRIMARY KEY, n bigint NOT NULL, at timestamptz NOT NULL)`;
   await sql`CREATE TABLE IF NOT EXISTS bench_floor_log (id uuid PRIMARY KEY, floor_id int NOT NULL, at timestamptz NOT NULL)`;
   await sql`INSERT INTO bench_floor VALUES (1, 0, now()) ON CONFLICT DO NOTHING`;
-  const { privateKey } = await import("jose").then((jose) => jose.generateKeyPair("ES256"));
+  // The fastest ES256 JWT signature Node has: node:crypto, synchronous, over a small claim set.
+  const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+  const header = encode({ alg: "ES256", typ: "at+jwt" });
   const floor = () =>
     timed(async () => {
       await sql`WITH u AS (UPDATE bench_floor SET n = n + 1, at = now() WHERE id = 1 RETURNING id)
         INSERT INTO bench_floor_log SELECT gen_random_uuid(), id, now() FROM u`;
-      await new SignJWT({ sid: "s" })
-        .setProtectedHeader({ alg: "ES256", typ: "at+jwt" })
-        .setSubject("u")
-        .setIssuedAt()
-        .setExpirationTime("15m")
-        .sign(privateKey);
+      const iat = Math.floor(Date.now() / 1000);
+      const input = `${header}.${encode({ sub: "u", sid: "s", iat, exp: iat + 900 })}`;
+      void `${input}.${sign("sha256", Buffer.from(input), { key: privateKey, dsaEncoding: "ieee-p1363" }).toString("base64url")}`;
     });
 
   const session = await registerBenchUser(runtime, `refresh-${Date.now()}@bench.test`);

@@ -1,7 +1,8 @@
-import { decodeProtectedHeader, errors, jwtVerify, SignJWT, type JWTPayload } from "jose";
+import { sign, type KeyObject } from "node:crypto";
+import { decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from "jose";
 import { toBase64Url, randomSecret } from "./crypto";
 import type { AuthConfig } from "./config";
-import type { KeySet } from "./keys";
+import type { KeySet, SigningAlgorithm } from "./keys";
 import { fail, ok, type Result } from "./result";
 import { UUID_PATTERN } from "./ids";
 
@@ -37,6 +38,29 @@ export interface AccessTokenClaims {
   expiresAt: number;
 }
 
+const encodedHeaders = new Map<string, string>();
+
+/** The protected header of a key's tokens, encoded once per key. */
+function encodedHeader(alg: string, kid: string): string {
+  const cacheKey = `${alg}\0${kid}`;
+  let header = encodedHeaders.get(cacheKey);
+  if (!header) {
+    header = Buffer.from(JSON.stringify({ alg, kid, typ: ACCESS_TOKEN_TYPE })).toString("base64url");
+    encodedHeaders.set(cacheKey, header);
+  }
+  return header;
+}
+
+/**
+ * A compact JWS over `header.payload`, signed with node:crypto: synchronous, so a sign-in or
+ * refresh does not wait a thread-pool round trip for it (WebCrypto's `subtle.sign` does).
+ * ES256 signatures are raw r‖s (IEEE P1363), as JWS requires, not DER.
+ */
+export function signCompact(key: KeyObject, alg: SigningAlgorithm, signingInput: string): string {
+  const signature = sign("sha256", Buffer.from(signingInput), alg === "ES256" ? { key, dsaEncoding: "ieee-p1363" } : key);
+  return `${signingInput}.${signature.toString("base64url")}`;
+}
+
 /** Signs a JWT access token (RFC 9068 profile) for one session. */
 export async function signAccessToken(
   keys: KeySet,
@@ -47,15 +71,18 @@ export async function signAccessToken(
   const { kid, alg, key } = keys.signingKey(nowMs);
   const iat = Math.floor(nowMs / 1000);
   const exp = iat + options.ttlSeconds;
-  const token = await new SignJWT({ sid: subject.sessionId, email: subject.email, email_verified: subject.emailVerified })
-    .setProtectedHeader({ alg, kid, typ: ACCESS_TOKEN_TYPE })
-    .setIssuer(options.issuer)
-    .setAudience(options.audience)
-    .setSubject(subject.userId)
-    .setJti(toBase64Url(randomSecret(16)))
-    .setIssuedAt(iat)
-    .setExpirationTime(exp)
-    .sign(key);
+  const payload = {
+    iss: options.issuer,
+    aud: options.audience,
+    sub: subject.userId,
+    sid: subject.sessionId,
+    email: subject.email,
+    email_verified: subject.emailVerified,
+    jti: toBase64Url(randomSecret(16)),
+    iat,
+    exp,
+  };
+  const token = signCompact(key, alg, `${encodedHeader(alg, kid)}.${Buffer.from(JSON.stringify(payload)).toString("base64url")}`);
   return { token, expiresAt: exp * 1000 };
 }
 

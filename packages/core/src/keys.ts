@@ -1,3 +1,4 @@
+import { createPrivateKey, createPublicKey, randomBytes, sign, verify, type JsonWebKey, type KeyObject } from "node:crypto";
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from "jose";
 import * as z from "zod/mini";
 import "./zod";
@@ -33,20 +34,47 @@ interface LoadedKey {
   kid: string;
   alg: SigningAlgorithm;
   activeFromMs: number;
-  privateKey: CryptoKey;
+  /** node:crypto key: signing is synchronous, without WebCrypto's thread-pool round trip. */
+  privateKey: KeyObject;
   publicKey: CryptoKey;
   publicJwk: JWK;
 }
 
 export interface KeySet {
   /** The key that signs now: the most recently activated key of the configured algorithm. */
-  signingKey(nowMs: number): { kid: string; alg: SigningAlgorithm; key: CryptoKey };
+  signingKey(nowMs: number): { kid: string; alg: SigningAlgorithm; key: KeyObject };
   /** Public key for a `kid` if that key is published at `nowMs`, else undefined. */
   verificationKey(kid: string, nowMs: number): { alg: SigningAlgorithm; key: CryptoKey } | undefined;
   /** The public JWK Set to publish at `nowMs`. */
   publicJwks(nowMs: number): { keys: JWK[] };
   /** Algorithms of the loaded keys: the verifier's allowlist. */
   readonly algorithms: SigningAlgorithm[];
+}
+
+/**
+ * The private half as a node:crypto key, proven to belong to the published half: a probe signed
+ * with it must verify under the JWK's own public members (node:crypto takes `x`/`y` as given and
+ * does not check them against `d`), so a damaged or mismatched key is refused at start-up instead
+ * of signing tokens nobody can verify.
+ */
+function signingKeyObject(kid: string, alg: SigningAlgorithm, jwk: Record<string, unknown>): KeyObject {
+  const publicMembers = alg === "ES256" ? { kty: "EC", crv: "P-256", x: jwk.x, y: jwk.y } : { kty: "RSA", n: jwk.n, e: jwk.e };
+  let privateKey: KeyObject | undefined;
+  let valid = false;
+  try {
+    privateKey = createPrivateKey({ key: jwk as JsonWebKey, format: "jwk" });
+    const publicKey = createPublicKey({ key: publicMembers as JsonWebKey, format: "jwk" });
+    const probe = randomBytes(32);
+    const dsaEncoding = "ieee-p1363" as const;
+    const signature = sign("sha256", probe, alg === "ES256" ? { key: privateKey, dsaEncoding } : privateKey);
+    valid =
+      privateKey.asymmetricKeyType === (alg === "ES256" ? "ec" : "rsa") &&
+      verify("sha256", probe, alg === "ES256" ? { key: publicKey, dsaEncoding } : publicKey, signature);
+  } catch {
+    valid = false;
+  }
+  if (!valid || !privateKey) throw new Error(`signing key set: key "${kid}" is not a valid ${alg} private key for its public part`);
+  return privateKey;
 }
 
 /**
@@ -70,15 +98,13 @@ export async function loadKeySet(
     for (const member of PRIVATE_MEMBERS) delete publicJwk[member];
     delete publicJwk.key_ops;
     delete publicJwk.ext;
-    const [privateKey, publicKey] = await Promise.all([
-      importJWK({ ...rest, ext: false }, jwk.alg),
-      importJWK(publicJwk, jwk.alg),
-    ]);
+    const privateKey = signingKeyObject(jwk.kid, jwk.alg, rest);
+    const publicKey = await importJWK(publicJwk, jwk.alg);
     loaded.push({
       kid: jwk.kid,
       alg: jwk.alg,
       activeFromMs: (active_from ?? 0) * 1000,
-      privateKey: privateKey as CryptoKey,
+      privateKey,
       publicKey: publicKey as CryptoKey,
       publicJwk: { ...publicJwk, use: "sig" },
     });
