@@ -63,7 +63,7 @@ export default $config({
       },
     });
 
-    // cluster: false, a primary endpoint for the plain ioredis client; ElastiCache requires TLS and
+    // cluster: false, a primary endpoint for the plain Redis client (store/resp.ts); ElastiCache requires TLS and
     // an AUTH token, which the link carries (the handler connects with rediss://default:<token>@).
     const redis = new sst.aws.Redis("Redis", {
       vpc,

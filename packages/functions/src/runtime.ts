@@ -22,7 +22,7 @@ export interface Runtime {
 /**
  * Builds clients and dependencies from configuration: once per Lambda container, once per dev
  * server. `db` and `store` may be supplied (PGlite and the in-process store on a laptop, test
- * databases in tests); otherwise postgres.js and ioredis are created from the configuration.
+ * databases in tests); otherwise postgres.js and the Redis client are created from the configuration.
  */
 export async function createRuntime(
   config: RuntimeConfig,

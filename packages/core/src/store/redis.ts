@@ -1,4 +1,4 @@
-import { Redis, type RedisOptions } from "ioredis";
+import { RedisReplyError, RespClient, type RespClientOptions, type RespValue } from "./resp";
 import { ServiceUnavailableError } from "../result";
 import type { CounterRequest, CounterState, EphemeralStore } from "./types";
 
@@ -32,82 +32,61 @@ end
 return out
 `;
 
-interface ConsumeCommand {
-  authlithConsume(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<unknown>;
-}
-
 export interface RedisStoreOptions {
   url: string;
   /** Prefix for every key, e.g. the stage name, so several deployments can share one Redis. */
   keyPrefix?: string;
   commandTimeoutMs?: number;
   connectTimeoutMs?: number;
-  /** Extra ioredis options (TLS, username/password when not in the URL). */
-  redis?: RedisOptions;
+  /** TLS: by default from the URL scheme (rediss://); true/false or options override it. */
+  tls?: RespClientOptions["tls"];
 }
 
 /**
  * The Redis store. Bounded waits (SECURITY 33): every command has a timeout, and with no offline
  * queue a command issued while Redis is away fails at once instead of piling up; callers then
- * take their documented fallback. ioredis keeps reconnecting in the background.
+ * take their documented fallback. The client keeps reconnecting in the background.
  */
-export function createRedisStore(options: RedisStoreOptions): EphemeralStore & { client: Redis } {
-  const client = new Redis(options.url, {
-    keyPrefix: options.keyPrefix ?? "authlith:",
-    commandTimeout: options.commandTimeoutMs ?? 500,
-    connectTimeout: options.connectTimeoutMs ?? 1000,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    lazyConnect: true,
-    // Commands issued in the same tick (many concurrent requests on one server) share one write.
-    enableAutoPipelining: true,
-    retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2000),
-    ...options.redis,
+export function createRedisStore(options: RedisStoreOptions): EphemeralStore & { client: RespClient } {
+  const client = new RespClient({
+    url: options.url,
+    tls: options.tls,
+    commandTimeoutMs: options.commandTimeoutMs ?? 500,
+    connectTimeoutMs: options.connectTimeoutMs ?? 1000,
   });
-  // Connection errors surface on commands; without a listener ioredis would log each retry.
-  client.on("error", () => {});
-  // consume(): the walk over budgets, atomic on the server (EVALSHA, loaded on first use).
-  client.defineCommand("authlithConsume", { lua: CONSUME_SCRIPT });
+  const prefix = options.keyPrefix ?? "authlith:";
+  const k = (key: string) => prefix + key;
 
-  // Commands before the first connection would fail without an offline queue: wait for it once,
-  // bounded by connectTimeout. Later outages fail fast (ioredis reconnects on its own).
-  let connecting: Promise<void> | null = null;
-  const ready = async (): Promise<void> => {
-    if (client.status === "ready") return;
-    if (client.status === "wait") connecting ??= client.connect().finally(() => (connecting = null));
-    if (connecting) {
-      await connecting.catch((error: unknown) => {
-        throw new ServiceUnavailableError("redis", { cause: error });
-      });
-      return;
-    }
-    if ((client.status as string) !== "ready") throw new ServiceUnavailableError("redis");
-  };
-
+  // The first connection is waited for (bounded by the connect timeout); later outages fail fast
+  // while the client reconnects on its own.
   const run = async <T>(command: () => Promise<T>): Promise<T> => {
-    if (client.status !== "ready") await ready();
     try {
+      if (client.status === "idle" || client.status === "connecting") await client.connect();
       return await command();
     } catch (error) {
       throw new ServiceUnavailableError("redis", { cause: error });
     }
+  };
+  const check = <T extends RespValue>(reply: RespValue | undefined): T => {
+    if (reply instanceof RedisReplyError) throw reply;
+    return reply as T;
   };
 
   return {
     client,
     increment: (counters: readonly CounterRequest[]) =>
       run(async (): Promise<CounterState[]> => {
-        const tx = client.multi();
-        for (const { key, by, windowMs } of counters) {
-          tx.incrby(key, by);
-          tx.pexpire(key, windowMs, "NX");
-          tx.pttl(key);
-        }
-        const replies = (await tx.exec()) ?? [];
+        const commands = counters.flatMap(({ key, by, windowMs }) => [
+          ["INCRBY", k(key), by],
+          ["PEXPIRE", k(key), Math.max(1, Math.ceil(windowMs)), "NX"],
+          ["PTTL", k(key)],
+        ]);
+        const replies = await client.pipeline([["MULTI"], ...commands, ["EXEC"]]);
+        const executed = check<RespValue[] | null>(replies[replies.length - 1]);
+        if (!executed) throw new RedisReplyError("EXECABORT transaction discarded");
         return counters.map((_, i) => {
-          const [countError, count] = replies[i * 3] ?? [];
-          const [ttlError, ttl] = replies[i * 3 + 2] ?? [];
-          if (countError || ttlError) throw countError ?? ttlError;
+          const count = check<number>(executed[i * 3]);
+          const ttl = check<number>(executed[i * 3 + 2]);
           return { count: Number(count), resetInMs: Math.max(0, Number(ttl)) };
         });
       }),
@@ -115,37 +94,31 @@ export function createRedisStore(options: RedisStoreOptions): EphemeralStore & {
       run(async () => {
         if (counters.length === 0) return { refusedAt: null, states: [] };
         const args = counters.flatMap(({ by, windowMs, limit, always }) => [by, Math.max(1, Math.ceil(windowMs)), limit, always ? 1 : 0]);
-        const [refused, ...flat] = (await (client as unknown as ConsumeCommand).authlithConsume(
-          counters.length,
-          ...counters.map((c) => c.key),
-          ...args,
-        )) as number[];
+        const [refused, ...flat] = (await client.evalScript(CONSUME_SCRIPT, counters.map((c) => k(c.key)), args)) as number[];
         const states: CounterState[] = [];
         for (let i = 0; i < flat.length; i += 2) states.push({ count: flat[i]!, resetInMs: Math.max(0, flat[i + 1]!) });
         return { refusedAt: refused === 0 ? null : refused! - 1, states };
       }),
-    getMany: (keys) => run(() => (keys.length ? client.mget(...keys) : Promise.resolve([]))),
+    getMany: (keys) =>
+      run(async () => (keys.length ? ((await client.command(["MGET", ...keys.map(k)])) as (string | null)[]) : [])),
     setMany: (entries) =>
       run(async () => {
         if (entries.length === 0) return;
-        const pipeline = client.pipeline();
-        for (const { key, value, ttlMs } of entries) pipeline.set(key, value, "PX", Math.max(1, Math.ceil(ttlMs)));
-        const replies = (await pipeline.exec()) ?? [];
-        const failed = replies.find(([error]) => error);
-        if (failed) throw failed[0];
+        const replies = await client.pipeline(entries.map(({ key, value, ttlMs }) => ["SET", k(key), value, "PX", Math.max(1, Math.ceil(ttlMs))]));
+        for (const reply of replies) check(reply);
       }),
     setIfAbsent: (key, value, ttlMs) =>
-      run(async () => (await client.set(key, value, "PX", Math.max(1, Math.ceil(ttlMs)), "NX")) === "OK"),
+      run(async () => (await client.command(["SET", k(key), value, "PX", Math.max(1, Math.ceil(ttlMs)), "NX"])) === "OK"),
     delete: (keys) =>
       run(async () => {
-        if (keys.length) await client.del(...keys);
+        if (keys.length) await client.command(["DEL", ...keys.map(k)]);
       }),
     ping: () =>
       run(async () => {
-        await client.ping();
+        await client.command(["PING"]);
       }),
     close: async () => {
-      client.disconnect();
+      client.close();
     },
   };
 }

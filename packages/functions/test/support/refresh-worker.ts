@@ -1,6 +1,6 @@
 /**
  * One "Lambda instance" for the cross-process refresh test: builds its own runtime (own
- * postgres.js pool, own ioredis connection) from the environment, says READY, waits for GO on
+ * postgres.js pool, own Redis connection) from the environment, says READY, waits for GO on
  * stdin, then refreshes the token it was given and prints the outcome as one JSON line.
  */
 import { createInterface } from "node:readline";
