@@ -3,7 +3,6 @@ import {
   getHTTPStatusCode,
   getProcedureAtPath,
   getTRPCErrorFromUnknown,
-  transformTRPCResponse,
   TRPCError,
   urlPathToProcedurePath,
   type AnyProcedure,
@@ -58,9 +57,14 @@ export function createTrpcHttpHandler<TRouter extends AnyRouter, TContext>(optio
   const { router, maxBatchSize, onError } = options;
   const config = router._def._config;
 
+  // What `transformTRPCResponse` produces, built directly: its generic object copies cost more
+  // than the rest of a cached `auth.me`.
+  const serialize = (value: unknown): unknown => config.transformer.output.serialize(value);
   const errorEnvelope = (error: TRPCError, path: string | undefined, type: ProcedureType | "unknown", ctx: TContext | undefined, input: unknown) => ({
     error: getErrorShape({ config, error, type, path, input, ctx }),
   });
+  const wire = (envelope: { result: { data: unknown } } | { error: unknown }) =>
+    "error" in envelope ? { error: serialize(envelope.error) } : { result: { data: serialize(envelope.result.data) } };
 
   /** Serves one request with its context (built by the caller: it cannot fail). */
   return async function handle(request: TrpcHttpRequest, ctx: TContext): Promise<TrpcHttpResult> {
@@ -153,10 +157,9 @@ export function createTrpcHttpHandler<TRouter extends AnyRouter, TContext>(optio
           : errorEnvelope(outcome.error, paths[index], (procedures[index]?._def.type as ProcedureType | undefined) ?? "unknown", ctx, inputOf(index)),
       );
       const errors = outcomes.map((outcome) => (outcome.ok ? undefined : outcome.error));
-      const body = isBatch ? envelopes : envelopes[0]!;
       return {
         status: getHTTPStatusCode(envelopes, errors),
-        body: JSON.stringify(transformTRPCResponse(config, body)),
+        body: JSON.stringify(isBatch ? envelopes.map(wire) : wire(envelopes[0]!)),
         errors: errors.filter((error): error is TRPCError => error !== undefined),
         ...(allow ? { allow } : {}),
       };
@@ -166,7 +169,7 @@ export function createTrpcHttpHandler<TRouter extends AnyRouter, TContext>(optio
       const envelope = errorEnvelope(error, undefined, type, ctx, undefined);
       return {
         status: getHTTPStatusCode(envelope, [error]),
-        body: JSON.stringify(transformTRPCResponse(config, envelope)),
+        body: JSON.stringify(wire(envelope)),
         errors: [error],
       };
     }
