@@ -8,7 +8,7 @@ import { json, trpcStyleError } from "./http/responses";
 import { createTrpcHttpHandler } from "./http/trpc-http";
 import { appRouter } from "./router";
 import { TRANSPORT_HEADER } from "./transport";
-import { PublicError, type Context } from "./trpc";
+import { mapUnavailable, PublicError, type Context } from "./trpc";
 
 export type ApiHandler = (
   event: APIGatewayProxyEventV2,
@@ -19,6 +19,8 @@ const TRPC_PREFIX = "/trpc/";
 const MAX_USER_AGENT = 512;
 const ALLOWED_REQUEST_HEADERS = ["content-type", "authorization", "x-trpc-source", TRANSPORT_HEADER];
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const UNSAFE_HEADER_CHARACTER = /[^\t\x20-\x7e\x80-\xff]/;
+const UNSAFE_HEADER_CHARACTERS = /[^\t\x20-\x7e\x80-\xff]/g;
 
 /**
  * Headers as procedures see them: names that are valid tokens (lower-cased), values within
@@ -29,7 +31,7 @@ function sanitiseHeaders(headers: APIGatewayProxyEventV2["headers"]): Record<str
   const clean: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers ?? {})) {
     if (value === undefined || !HEADER_NAME.test(name)) continue;
-    clean[name.toLowerCase()] = value.replace(/[^\t\x20-\x7e\x80-\xff]/g, "?");
+    clean[name.toLowerCase()] = UNSAFE_HEADER_CHARACTER.test(value) ? value.replace(UNSAFE_HEADER_CHARACTERS, "?") : value;
   }
   return clean;
 }
@@ -53,6 +55,7 @@ export function createApiHandler(deps: Deps, http: HttpConfig): ApiHandler {
   const trpc = createTrpcHttpHandler<typeof appRouter, Context>({
     router: appRouter,
     maxBatchSize: http.maxBatchSize,
+    mapError: mapUnavailable,
     onError: ({ error, path, ctx }) => {
       if (error.code === "INTERNAL_SERVER_ERROR") {
         log.error("request.failed", { requestId: ctx?.meta.requestId, path, ...describeError(error.cause) });

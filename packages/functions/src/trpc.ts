@@ -109,16 +109,19 @@ const t = initTRPC.context<Context>().create({
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 
-/** Postgres or Redis not answering is a 503 with Retry-After, not a 500 (SECURITY 32). */
-const unavailable = () => publicError("SERVICE_UNAVAILABLE", "Service temporarily unavailable", { retryAfterSeconds: 2 });
+/**
+ * Postgres or Redis not answering is a 503 with Retry-After, not a 500 (SECURITY 32). Applied by
+ * the HTTP handler to every call's error, rather than as a middleware: each middleware level
+ * costs tRPC two copies of the call's options, on every call.
+ */
+export function mapUnavailable(error: TRPCError): TRPCError {
+  if (error.code === "INTERNAL_SERVER_ERROR" && isServiceUnavailable(error.cause)) {
+    return publicError("SERVICE_UNAVAILABLE", "Service temporarily unavailable", { retryAfterSeconds: 2 });
+  }
+  return error;
+}
 
-const mapUnavailable = t.middleware(async ({ next }) => {
-  const result = await next();
-  if (!result.ok && result.error.code === "INTERNAL_SERVER_ERROR" && isServiceUnavailable(result.error.cause)) throw unavailable();
-  return result;
-});
-
-export const publicProcedure = t.procedure.use(mapUnavailable);
+export const publicProcedure = t.procedure;
 
 /** Reads `Authorization: Bearer <jwt>`; null when absent or not a bearer credential. */
 export function bearerToken(headers: RequestHeaders): string | null {
@@ -140,21 +143,9 @@ export async function authenticate(ctx: Context): Promise<{ ok: true; claims: Ac
   return { ok: true, claims: verified.value };
 }
 
-/**
- * Procedures that need a signed-in user: a valid access token of a session that is not revoked.
- * One middleware does both this and the 503 mapping of `publicProcedure`: every middleware level
- * costs tRPC two copies of the call's options, and `auth.me` is the hottest call there is.
- */
+/** Procedures that need a signed-in user: a valid access token of a session that is not revoked. */
 export const authedProcedure = t.procedure.use(async ({ ctx, next }) => {
-  let auth: Awaited<ReturnType<typeof authenticate>>;
-  try {
-    auth = await authenticate(ctx);
-  } catch (error) {
-    if (isServiceUnavailable(error)) throw unavailable();
-    throw error;
-  }
-  if (!auth.ok) throw publicError("UNAUTHORIZED", "Authentication required", { reason: auth.reason });
-  const result = await next({ ctx: { auth: auth.claims } });
-  if (!result.ok && result.error.code === "INTERNAL_SERVER_ERROR" && isServiceUnavailable(result.error.cause)) throw unavailable();
-  return result;
+  const result = await authenticate(ctx);
+  if (!result.ok) throw publicError("UNAUTHORIZED", "Authentication required", { reason: result.reason });
+  return next({ ctx: { auth: result.claims } });
 });

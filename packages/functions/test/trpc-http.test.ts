@@ -105,6 +105,22 @@ describe("tRPC over API Gateway without the Fetch API", () => {
     expect(errors.map((e) => e.code)).toEqual(["TOO_MANY_REQUESTS"]);
   });
 
+  it("lets the caller rewrite a call's error before it is reported and shaped", async () => {
+    const seen: string[] = [];
+    const mapped = createTrpcHttpHandler<typeof router, Ctx>({
+      router,
+      maxBatchSize: MAX_BATCH,
+      mapError: (error) => (error.code === "INTERNAL_SERVER_ERROR" ? new TRPCError({ code: "SERVICE_UNAVAILABLE", message: "later" }) : error),
+      onError: ({ error }) => seen.push(error.code),
+    });
+    const result = await mapped(post("broken", ""), { user: null });
+    expect(result.status).toBe(503);
+    expect(JSON.parse(result.body).error.data.code).toBe("SERVICE_UNAVAILABLE");
+    expect(seen).toEqual(["SERVICE_UNAVAILABLE"]);
+    // Other errors pass through untouched.
+    expect((await mapped(post("limited", ""), { user: null })).status).toBe(429);
+  });
+
   it("reads the request body only once for a batch", async () => {
     let reads = 0;
     const request = post("add,add", undefined, { batch: "1" });

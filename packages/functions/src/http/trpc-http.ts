@@ -46,6 +46,8 @@ export interface TrpcHttpResult {
 export interface TrpcHttpOptions<TRouter extends AnyRouter, TContext> {
   router: TRouter;
   maxBatchSize: number;
+  /** Rewrites a call's error before it is reported and shaped (e.g. an outage into a 503). */
+  mapError?: (error: TRPCError) => TRPCError;
   onError?: (opts: { error: TRPCError; path: string | undefined; type: ProcedureType | "unknown"; ctx: TContext | undefined }) => void;
 }
 
@@ -55,6 +57,10 @@ type Outcome = { ok: true; data: unknown } | { ok: false; error: TRPCError };
 
 export function createTrpcHttpHandler<TRouter extends AnyRouter, TContext>(options: TrpcHttpOptions<TRouter, TContext>) {
   const { router, maxBatchSize, onError } = options;
+  const toError = (cause: unknown): TRPCError => {
+    const error = getTRPCErrorFromUnknown(cause);
+    return options.mapError ? options.mapError(error) : error;
+  };
   const config = router._def._config;
 
   // What `transformTRPCResponse` produces, built directly: its generic object copies cost more
@@ -144,7 +150,7 @@ export function createTrpcHttpHandler<TRouter extends AnyRouter, TContext>(optio
             });
             return { ok: true, data };
           } catch (cause) {
-            const error = getTRPCErrorFromUnknown(cause);
+            const error = toError(cause);
             onError?.({ error, path, type: (procedure?._def.type as ProcedureType | undefined) ?? "unknown", ctx });
             return { ok: false, error };
           }
@@ -164,7 +170,7 @@ export function createTrpcHttpHandler<TRouter extends AnyRouter, TContext>(optio
         ...(allow ? { allow } : {}),
       };
     } catch (cause) {
-      const error = getTRPCErrorFromUnknown(cause);
+      const error = toError(cause);
       onError?.({ error, path: undefined, type, ctx });
       const envelope = errorEnvelope(error, undefined, type, ctx, undefined);
       return {
