@@ -64,7 +64,8 @@ export async function measureLogin(runtime: Runtime, iterations: number, warmup:
 
 /**
  * Refresh (in-process handler) against its floor: one single-statement round trip that updates
- * one row and inserts one row (postgres.js, prepared) plus one ES256 signature, alternated.
+ * one row and inserts one row (postgres.js, prepared) plus one ES256 signature (node:crypto, as
+ * authlith signs), alternated.
  */
 export async function measureRefresh(runtime: Runtime, databaseUrl: string, iterations: number, warmup: number) {
   const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
