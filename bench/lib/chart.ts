@@ -18,7 +18,7 @@ const escape = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;
 const fmt = (value: number) => (value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2));
 
 export function renderChart(title: string, subtitle: string, targets: ChartRow[], groups: ChartGroup[]): string {
-  const width = 880;
+  const width = 980;
   const labelWidth = 260;
   const barWidth = 460;
   const rowHeight = 30;
