@@ -135,21 +135,28 @@ export async function login(deps: Deps, meta: RequestMeta, input: LoginInput): P
   const password = normalizePassword(input.password);
   const resetKeys = [...new Set([...accountKeys, windowKey, ceilingKey])];
   if (!user) {
-    // An unknown email takes the same steps: a transaction open during one argon2 verification
-    // (of a dummy hash), rolled back, then the failure's audit event.
-    await writeIf(deps.db, sql`SELECT 1`, deps.hasher.burn(password).then(() => false));
+    // An unknown email takes the same steps as a known one: a token signed and a transaction
+    // open during one argon2 verification (of a dummy hash), rolled back, then the failure's
+    // audit event.
+    const signed = completeSignIn(deps, UNKNOWN_USER, newSession(deps, meta, UNKNOWN_USER.id).token, 0);
+    await settleAll([writeIf(deps.db, sql`SELECT 1`, Promise.all([deps.hasher.burn(password), signed]).then(() => false)), signed]);
     await recordAuditEvent(deps, meta, AuditEvent.loginFailed, { userId: null, subject });
     return fail("INVALID_CREDENTIALS");
   }
 
   // argon2 runs on the thread pool. Meanwhile the access token is signed and the session row and
-  // its audit event are written in a transaction that commits only if the password checks out
-  // (and the account is not disabled): after the hash, only COMMIT is left. A success ends the
-  // run of failures (the account's and this device's) in Redis, beside that COMMIT; in the
-  // Postgres fallback it is ended by the success's audit event.
+  // its audit event are written in a transaction that commits only if the password checks out,
+  // the account is not disabled and the token was signed: after the hash, only COMMIT is left.
+  // A success ends the run of failures (the account's and this device's) in Redis, beside that
+  // COMMIT; in the Postgres fallback it is ended by the success's audit event.
   const session = newSession(deps, meta, user.publicUser.id);
-  const accepted = deps.hasher.verify(user.passwordHash, password).then((valid) => valid && !user.disabled);
-  const [committed, signedIn] = await Promise.all([
+  const signed = completeSignIn(deps, user.publicUser, session.token, session.absoluteExpiresAt);
+  const accepted = Promise.all([deps.hasher.verify(user.passwordHash, password), signed]).then(([valid]) => valid && !user.disabled);
+  const reset = accepted.then(
+    (ok) => (ok && limits.state === "ok" ? resetCounters(deps, [...resetKeys, ...resetKeys.map((key) => `once:${key}`)]) : undefined),
+    () => undefined,
+  );
+  const [committed, signedIn] = await settleAll([
     writeIf(
       deps.db,
       sql`WITH s AS (
@@ -159,8 +166,8 @@ export async function login(deps: Deps, meta: RequestMeta, input: LoginInput): P
       ${insertAuditSql(deps, meta, AuditEvent.loginSucceeded, { userId: sql`${user.publicUser.id}::uuid`, sessionId: sql`s.id`, subject, from: sql`FROM s` })}`,
       accepted,
     ),
-    completeSignIn(deps, user.publicUser, session.token, session.absoluteExpiresAt),
-    accepted.then((ok) => (ok && limits.state === "ok" ? resetCounters(deps, [...resetKeys, ...resetKeys.map((key) => `once:${key}`)]) : undefined)),
+    signed,
+    reset,
   ]);
   if (!committed) {
     await recordAuditEvent(deps, meta, AuditEvent.loginFailed, { userId: user.publicUser.id, subject });
@@ -168,6 +175,26 @@ export async function login(deps: Deps, meta: RequestMeta, input: LoginInput): P
   }
   if (deps.hasher.needsRehash(user.passwordHash)) await upgradeHash(deps, user.publicUser.id, password);
   return ok({ ...signedIn, deviceToken: issueDeviceToken(deps.hmacKey, subject, deps.clock.now(), deviceId ?? undefined) });
+}
+
+/** Stands in for a user on the unknown-email path, so that it signs a token like a known one. */
+const UNKNOWN_USER: PublicUser = {
+  id: "00000000-0000-7000-8000-000000000000",
+  email: "unknown@invalid",
+  emailVerified: false,
+  name: null,
+  createdAt: new Date(0).toISOString(),
+};
+
+/**
+ * Waits for every promise to settle (so nothing is left running, or rejecting unobserved, after
+ * the answer goes out), then resolves with their values or rejects with the first failure.
+ */
+async function settleAll<T extends readonly unknown[]>(promises: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  const settled = await Promise.allSettled(promises);
+  const failed = settled.find((outcome) => outcome.status === "rejected");
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  return settled.map((outcome) => (outcome as PromiseFulfilledResult<unknown>).value) as unknown as T;
 }
 
 interface UserRow {

@@ -1,4 +1,4 @@
-import type { KeyObject } from "node:crypto";
+import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { compactVerify, exportJWK, generateKeyPair } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
 import { signCompact } from "./access-token";
@@ -247,6 +247,15 @@ describe("loadKeySet", () => {
   it("rejects a set without a key of the configured algorithm", async () => {
     await expect(loadKeySet({ keys: [es1] }, options("RS256"))).rejects.toThrow(/no RS256 key/);
     await expect(loadKeySet({ keys: [rs1] }, options("ES256"))).rejects.toThrow(/no ES256 key/);
+  });
+
+  it("refuses an RSA key under 2048 bits, which node:crypto would sign with but jose would not verify", async () => {
+    const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 1024 });
+    const weak = { ...privateKey.export({ format: "jwk" }), kid: "weak", alg: "RS256", use: "sig" };
+    await expect(loadKeySet({ keys: [weak] }, options("RS256"))).rejects.toThrow(/2048/);
+    // The same shape at 2048 bits loads.
+    const strong = { ...generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ format: "jwk" }), kid: "ok", alg: "RS256" };
+    await expect(loadKeySet({ keys: [strong] }, options("RS256"))).resolves.toBeDefined();
   });
 
   it("rejects malformed JSON shapes", async () => {

@@ -67,13 +67,19 @@ function signingKeyObject(kid: string, alg: SigningAlgorithm, jwk: Record<string
     const probe = randomBytes(32);
     const dsaEncoding = "ieee-p1363" as const;
     const signature = sign("sha256", probe, alg === "ES256" ? { key: privateKey, dsaEncoding } : privateKey);
+    // jose, which verifies, refuses RSA keys under 2048 bits: refuse them here rather than sign
+    // tokens nobody accepts.
+    const strongEnough = alg === "ES256" || (privateKey.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048;
     valid =
+      strongEnough &&
       privateKey.asymmetricKeyType === (alg === "ES256" ? "ec" : "rsa") &&
       verify("sha256", probe, alg === "ES256" ? { key: publicKey, dsaEncoding } : publicKey, signature);
   } catch {
     valid = false;
   }
-  if (!valid || !privateKey) throw new Error(`signing key set: key "${kid}" is not a valid ${alg} private key for its public part`);
+  if (!valid || !privateKey) {
+    throw new Error(`signing key set: key "${kid}" is not a valid ${alg} private key for its public part (RSA: at least 2048 bits)`);
+  }
   return privateKey;
 }
 

@@ -45,7 +45,9 @@ export class ServiceUnavailableError extends Error {
 // SQLSTATE classes meaning "the server can't serve this now", not "your query is wrong":
 // 08 connection exception, 53 insufficient resources, 57 operator intervention (admin shutdown,
 // statement/lock timeout 57014, cannot connect now 57P03), 55P03 lock not available, 40001/40P01.
-const UNAVAILABLE_SQLSTATE = /^(08|53|57|58)|^55P03$|^40001$|^40P01$/;
+// 25P03: a transaction killed by idle_in_transaction_session_timeout (a login's, if its hash
+// ever took that long): transient, like a lock or statement timeout.
+const UNAVAILABLE_SQLSTATE = /^(08|53|57|58)|^55P03$|^40001$|^40P01$|^25P03$/;
 const UNAVAILABLE_NODE_CODES = new Set([
   "ECONNREFUSED",
   "ECONNRESET",

@@ -137,6 +137,11 @@ export function createApiHandler(deps: Deps, http: HttpConfig): ApiHandler {
       return trpcStyleError(403, "FORBIDDEN", "Origin not allowed", "ORIGIN_NOT_ALLOWED");
     }
     if (bodyBytes(event) > http.maxBodyBytes) return trpcStyleError(413, "PAYLOAD_TOO_LARGE", "Request body too large");
+    // Streamed answers (httpBatchStreamLink) would send their headers before the procedure set
+    // its cookies; they are refused plainly rather than answered in a shape that link cannot read.
+    if (event.headers?.["trpc-accept"]?.trim().toLowerCase() === "application/jsonl") {
+      return trpcStyleError(400, "BAD_REQUEST", "Streamed responses are not served: use httpLink or httpBatchLink", "STREAMING_NOT_SUPPORTED");
+    }
     if (method === "POST") {
       const contentType = event.headers?.["content-type"]?.split(";")[0]?.trim().toLowerCase();
       if (contentType !== "application/json") {

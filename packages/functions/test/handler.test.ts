@@ -192,12 +192,14 @@ describe("request hygiene", () => {
     expect(badName.status).toBe(200);
   });
 
-  it("never streams (streamed answers would lose the cookie and Retry-After)", async () => {
-    const c = app.client();
-    const reply = await c.mutate("auth.register", { email: uniqueEmail(), password: PASSWORD }, { "trpc-accept": "application/jsonl" });
-    expect(reply.status).toBe(200);
-    expect(reply.cookies[0]).toMatch(new RegExp(`^${COOKIE_NAME}=`));
-    expect(reply.headers["content-type"]).toContain("application/json");
+  it("refuses to stream, plainly and before running anything (streamed answers would lose the cookie)", async () => {
+    const email = uniqueEmail();
+    const reply = await app.client().mutate("auth.register", { email, password: PASSWORD }, { "trpc-accept": "application/jsonl" });
+    expect(reply.status).toBe(400);
+    expect(reply.body.error.data).toMatchObject({ code: "BAD_REQUEST", reason: "STREAMING_NOT_SUPPORTED" });
+    expect(reply.cookies).toEqual([]);
+    // Nothing was registered: the same email signs up normally afterwards.
+    expect((await app.client().mutate("auth.register", { email, password: PASSWORD })).status).toBe(200);
   });
 
   it("measures base64 bodies by their decoded size", async () => {

@@ -180,6 +180,28 @@ describe.each(backends)("procedures on $name", (backend) => {
       }
     });
 
+    it("commits no session when the access token cannot be signed, and answers without internals", async () => {
+      const { email, user } = await registerUser();
+      const keys = app.runtime.deps.keys;
+      const original = keys.signingKey;
+      // As when every key of the set is still waiting for its active_from.
+      keys.signingKey = () => {
+        throw new Error("signing key set: no key is active yet");
+      };
+      try {
+        const reply = await client().mutate("auth.login", { email, password: PASSWORD });
+        expect(reply.status).toBe(500);
+        expect(reply.raw).not.toContain("signing key");
+        expect(reply.cookies).toEqual([]);
+      } finally {
+        keys.signingKey = original;
+      }
+      expect(await db().select({ id: sessions.id }).from(sessions).where(eq(sessions.userId, user.id))).toHaveLength(1);
+      expect(await auditTypes(user.id)).not.toContain("login.succeeded");
+      // And the service signs in normally again once a key is active.
+      expect((await client().mutate("auth.login", { email, password: PASSWORD })).status).toBe(200);
+    });
+
     it("normalises passwords with NFKC", async () => {
       const email = uniqueEmail("nfkc");
       data(await client().mutate("auth.register", { email, password: "ﬁnancial-ﬁle-2026" }));

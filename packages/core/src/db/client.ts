@@ -86,6 +86,9 @@ interface PgliteTransactions {
  * row locks, the round trip) overlaps the wait, and only COMMIT follows it. Nothing is visible to
  * anyone before the commit, and a rollback leaves no trace. If `decision` rejects, the transaction
  * rolls back and the rejection propagates.
+ *
+ * The transaction holds one of the container's few connections (PGlite has one) until the
+ * decision settles: `decision` must never wait on a query itself, or it could wait forever.
  */
 export async function writeIf(db: Db, query: SQL, decision: Promise<boolean>): Promise<boolean> {
   const { sql: text, params } = dialect.sqlToQuery(query);

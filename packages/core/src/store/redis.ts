@@ -57,11 +57,11 @@ export function createRedisStore(options: RedisStoreOptions): EphemeralStore & {
   const prefix = options.keyPrefix ?? "authlith:";
   const k = (key: string) => prefix + key;
 
-  // The first connection is waited for (bounded by the connect timeout); later outages fail fast
-  // while the client reconnects on its own.
+  // The first connection is waited for (bounded by the connect timeout), and so is a reconnection
+  // whose backoff has passed; inside the backoff, an outage fails fast.
   const run = async <T>(command: () => Promise<T>): Promise<T> => {
     try {
-      if (client.status === "idle" || client.status === "connecting") await client.connect();
+      if (client.status !== "ready") await client.ready();
       return await command();
     } catch (error) {
       throw new ServiceUnavailableError("redis", { cause: error });

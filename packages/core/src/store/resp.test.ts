@@ -4,7 +4,7 @@ import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tls from "node:tls";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { TEST_REDIS_URL } from "../../test/support";
 import { encodeCommand, parseReply, RedisConnectionError, RedisReplyError, RespClient, type RespValue } from "./resp";
 
@@ -182,6 +182,52 @@ describe("RespClient against scripted servers", () => {
     const started = Date.now();
     await expect(client.connect()).rejects.toBeInstanceOf(RedisConnectionError);
     expect(Date.now() - started).toBeLessThan(5000); // a hang guard, not a timing assertion
+  });
+
+  it("reconnects on demand once the backoff has passed, even if the retry timer never ran (a Lambda thaw)", async () => {
+    const server = track(await scriptedServer(pong));
+    // A retry timer far in the future, as if the process had been frozen through it.
+    const client = track(new RespClient({ url: `redis://127.0.0.1:${server.port}`, retryDelayMs: () => 60_000 }));
+    await client.connect();
+    server.dropClients();
+    await expect.poll(() => client.status).toBe("reconnecting");
+    // Inside the backoff: no waiting, no attempt, the call fails fast.
+    await client.ready();
+    expect(client.status).toBe("reconnecting");
+    expect(server.connections()).toBe(1);
+    const now = Date.now();
+    const clock = vi.spyOn(Date, "now").mockReturnValue(now + 61_000);
+    try {
+      await client.ready();
+    } finally {
+      clock.mockRestore();
+    }
+    expect(client.status).toBe("ready");
+    expect(server.connections()).toBe(2);
+    expect(await client.command(["PING"])).toBe("PONG");
+  });
+
+  it("refuses a malformed URL without repeating it (it may hold the password)", () => {
+    for (const url of ["redis://default:ab/cd@cache.internal:6379", "redis://default:p#w@cache.internal:6379", "redis://[::1"]) {
+      let error: unknown;
+      try {
+        new RespClient({ url });
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error).toBeInstanceOf(Error);
+      expect((error as Error).message).toBe("Redis URL is not a valid URL");
+      expect(JSON.stringify(error, Object.getOwnPropertyNames(error))).not.toMatch(/ab\/cd|p#w|cache\.internal/);
+      expect((error as Error).cause).toBeUndefined();
+    }
+  });
+
+  it("drops a connection whose reply grows past the limit", async () => {
+    const server = track(await scriptedServer(() => `$${4 * 1024 * 1024}\r\n${"x".repeat(2 * 1024 * 1024)}`));
+    const client = track(new RespClient({ url: `redis://127.0.0.1:${server.port}`, commandTimeoutMs: 5000, retryDelayMs: () => 60_000 }));
+    await client.connect();
+    await expect(client.command(["GET", "big"])).rejects.toThrow(/too large/);
+    expect(client.status).toBe("reconnecting");
   });
 
   it("stops reconnecting once closed", async () => {

@@ -56,6 +56,8 @@ interface Pending {
 }
 
 const CRLF = "\r\n";
+/** The store's replies are tiny; anything this large unanswered is a broken or hostile peer. */
+const MAX_PENDING_REPLY_BYTES = 1024 * 1024;
 const INCOMPLETE = Symbol("incomplete");
 
 /** Encodes one command as a RESP array of bulk strings. */
@@ -123,12 +125,19 @@ interface Endpoint {
 }
 
 function parseUrl(url: string, tlsOption: RespClientOptions["tls"]): Endpoint {
-  const parsed = new URL(url);
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // Not the URL error itself: it carries the whole input, password included, and Lambda logs
+    // every field of an error that escapes the handler.
+    throw new Error("Redis URL is not a valid URL");
+  }
   if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") throw new Error("Redis URL must start with redis:// or rediss://");
   const host = parsed.hostname.replace(/^\[(.*)\]$/, "$1") || "127.0.0.1";
   const useTls = tlsOption === undefined ? parsed.protocol === "rediss:" : tlsOption !== false;
   const tls: ConnectionOptions | null = useTls
-    ? { ...(typeof tlsOption === "object" ? tlsOption : {}), ...(isIP(host) ? {} : { servername: host }) }
+    ? { ...(isIP(host) ? {} : { servername: host }), ...(typeof tlsOption === "object" ? tlsOption : {}) }
     : null;
   const db = parsed.pathname.length > 1 ? Number(parsed.pathname.slice(1)) : 0;
   if (!Number.isInteger(db) || db < 0) throw new Error("Redis URL: the database must be a number");
@@ -155,6 +164,8 @@ export class RespClient {
   #flushScheduled = false;
   #connecting: Promise<void> | null = null;
   #retryTimer: NodeJS.Timeout | null = null;
+  /** When the next reconnection attempt is due (wall clock: a frozen Lambda runs no timers). */
+  #retryAt = 0;
   #attempt = 0;
 
   constructor(options: RespClientOptions) {
@@ -178,6 +189,22 @@ export class RespClient {
     if (this.#status === "closed") return Promise.reject(new RedisConnectionError("Connection is closed"));
     this.#connecting ??= this.#open().finally(() => (this.#connecting = null));
     return this.#connecting;
+  }
+
+  /**
+   * Resolves once the connection is usable, or as soon as it is clear it is not: waits for a
+   * first connection or an attempt in progress, and starts the next reconnection attempt itself
+   * when its backoff has passed (after a Lambda thaw the retry timer has not had a chance to run).
+   * Inside the backoff it returns at once, so an outage costs callers nothing but a failed call.
+   */
+  async ready(): Promise<void> {
+    if (this.#status === "ready" || this.#status === "closed") return;
+    if (this.#status === "reconnecting" && !this.#connecting) {
+      if (Date.now() < this.#retryAt) return;
+      if (this.#retryTimer) clearTimeout(this.#retryTimer);
+      this.#retryTimer = null;
+    }
+    await this.connect().catch(() => {});
   }
 
   /** Sends one command; rejects at once unless the connection is ready (no offline queue). */
@@ -250,7 +277,8 @@ export class RespClient {
     this.#socket = socket;
     this.#received = null;
     socket.on("data", (chunk: Buffer) => this.#onData(socket, chunk));
-    socket.on("error", () => {}); // surfaces as "close"
+    let socketError: Error | undefined;
+    socket.on("error", (error) => (socketError = error)); // surfaces as "close"
     socket.on("close", () => {
       if (this.#socket === socket) this.#lost(new RedisConnectionError("Connection to Redis closed"));
     });
@@ -264,7 +292,8 @@ export class RespClient {
       });
       socket.once("close", () => {
         clearTimeout(timer);
-        reject(new RedisConnectionError("Could not connect to Redis"));
+        // The cause says why (refused, TLS certificate, ...); it holds no credentials.
+        reject(new RedisConnectionError("Could not connect to Redis", socketError ? { cause: socketError } : undefined));
       });
     });
     try {
@@ -291,6 +320,10 @@ export class RespClient {
   #onData(socket: Socket, chunk: Buffer): void {
     if (this.#socket !== socket) return;
     let buffer = this.#received ? Buffer.concat([this.#received, chunk]) : chunk;
+    if (buffer.length > MAX_PENDING_REPLY_BYTES) {
+      this.#lost(new RedisConnectionError("Protocol error: reply too large"));
+      return;
+    }
     let position = 0;
     try {
       while (position < buffer.length) {
@@ -320,11 +353,13 @@ export class RespClient {
     this.#status = "reconnecting";
     if (this.#retryTimer) return;
     this.#attempt += 1;
+    const delay = this.#retryDelayMs(this.#attempt);
+    this.#retryAt = Date.now() + delay;
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = null;
       if (this.#status === "closed") return;
       this.connect().catch(() => {});
-    }, this.#retryDelayMs(this.#attempt));
+    }, delay);
     this.#retryTimer.unref?.();
   }
 
