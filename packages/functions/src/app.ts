@@ -109,7 +109,6 @@ export function createApiHandler(deps: Deps, http: HttpConfig): ApiHandler {
 
   const route = async (
     event: APIGatewayProxyEventV2,
-    context: LambdaContext | undefined,
     origin: { value: string | null; allowed: boolean },
   ): Promise<APIGatewayProxyStructuredResultV2> => {
     const method = event.requestContext.http.method.toUpperCase();
@@ -191,12 +190,12 @@ export function createApiHandler(deps: Deps, http: HttpConfig): ApiHandler {
     };
   };
 
-  return async (event, context) => {
+  return async (event) => {
     const originHeader = event.headers?.origin ?? null;
     const origin = { value: originHeader, allowed: originHeader !== null && http.allowedOrigins.includes(originHeader) };
     let result: APIGatewayProxyStructuredResultV2;
     try {
-      result = await route(event, context, origin);
+      result = await route(event, origin);
     } catch (error) {
       // Only reachable through a bug outside tRPC's own error handling; still never a stack trace.
       log.error("handler.failed", { requestId: event.requestContext?.requestId, ...describeError(error) });
