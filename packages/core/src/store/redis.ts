@@ -47,7 +47,7 @@ export interface RedisStoreOptions {
  * queue a command issued while Redis is away fails at once instead of piling up; callers then
  * take their documented fallback. The client keeps reconnecting in the background.
  */
-export function createRedisStore(options: RedisStoreOptions): EphemeralStore & { client: RespClient } {
+export function createRedisStore(options: RedisStoreOptions): EphemeralStore {
   const client = new RespClient({
     url: options.url,
     tls: options.tls,
@@ -73,7 +73,6 @@ export function createRedisStore(options: RedisStoreOptions): EphemeralStore & {
   };
 
   return {
-    client,
     increment: (counters: readonly CounterRequest[]) =>
       run(async (): Promise<CounterState[]> => {
         const commands = counters.flatMap(({ key, by, windowMs }) => [

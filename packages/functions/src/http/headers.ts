@@ -16,22 +16,10 @@ export class ResponseHeaders {
   readonly cookies: string[] = [];
   readonly #values = new Map<string, string>();
 
-  set(name: string, value: string): void {
-    const key = name.toLowerCase();
-    if (key === "set-cookie") this.cookies.splice(0, this.cookies.length, value);
-    else this.#values.set(key, value);
-  }
-
   append(name: string, value: string): void {
     const key = name.toLowerCase();
     if (key === "set-cookie") this.cookies.push(value);
     else this.#values.set(key, this.#values.has(key) ? `${this.#values.get(key)}, ${value}` : value);
-  }
-
-  get(name: string): string | null {
-    const key = name.toLowerCase();
-    if (key === "set-cookie") return this.cookies.length ? this.cookies.join(", ") : null;
-    return this.#values.get(key) ?? null;
   }
 
   toRecord(): Record<string, string> {
