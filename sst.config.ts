@@ -63,7 +63,7 @@ export default $config({
       },
     });
 
-    // cluster: false, a primary endpoint for the plain Redis client (store/resp.ts); ElastiCache requires TLS and
+    // cluster: false, a primary endpoint for one ioredis client per container (core/src/store/redis.ts); ElastiCache requires TLS and
     // an AUTH token, which the link carries (the handler connects with rediss://default:<token>@).
     const redis = new sst.aws.Redis("Redis", {
       vpc,

@@ -4,6 +4,7 @@ import { Redis } from "ioredis";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { deleteRedisPrefix, manualClock, TEST_REDIS_URL, type ManualClock } from "../../test/support";
 import { isServiceUnavailable, ServiceUnavailableError } from "../result";
+import { pong, scriptedRedis } from "../../test/scripted-redis";
 import { createMemoryStore } from "./memory";
 import { createRedisStore } from "./redis";
 import type { EphemeralStore } from "./types";
@@ -433,64 +434,6 @@ async function expectUnavailable(promise: Promise<unknown>): Promise<void> {
   expect(isServiceUnavailable(error)).toBe(true);
 }
 
-/**
- * Just enough of a Redis server for ioredis to connect and get ready (RESP commands in, canned
- * replies out), which can then be told to stop answering: a Redis that hangs mid-session.
- */
-async function fakeRedis(): Promise<{ url: string; commands: string[]; goSilent(): void; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const commands: string[] = [];
-  let silent = false;
-  const reply = (name: string): string => {
-    if (name === "INFO") {
-      const info = "# Server\r\nredis_version:7.0.0\r\n# Persistence\r\nloading:0\r\n";
-      return `$${Buffer.byteLength(info)}\r\n${info}\r\n`;
-    }
-    if (name === "PING") return "+PONG\r\n";
-    return "+OK\r\n";
-  };
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on("error", () => {});
-    let buffer = Buffer.alloc(0);
-    socket.on("data", (chunk) => {
-      buffer = Buffer.concat([buffer, chunk]);
-      // Parse complete RESP arrays of bulk strings: *N\r\n($len\r\narg\r\n){N}
-      for (;;) {
-        const text = buffer.toString("latin1");
-        const match = /^\*(\d+)\r\n/.exec(text);
-        if (!match) return;
-        let offset = match[0].length;
-        const args: string[] = [];
-        for (let i = 0; i < Number(match[1]); i++) {
-          const head = /^\$(\d+)\r\n/.exec(text.slice(offset));
-          if (!head) return;
-          const start = offset + head[0].length;
-          const end = start + Number(head[1]);
-          if (text.length < end + 2) return;
-          args.push(text.slice(start, end));
-          offset = end + 2;
-        }
-        buffer = buffer.subarray(offset);
-        const name = args[0]!.toUpperCase();
-        commands.push(name);
-        if (!silent) socket.write(reply(name));
-      }
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    commands,
-    goSilent: () => void (silent = true),
-    async close() {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
 // No real Redis needed: these point the Redis store at nothing, or at something that never answers.
 // A hang would show as the test timing out (generous guard, not a timing assertion).
 describe("redis store when Redis is unreachable", () => {
@@ -556,13 +499,14 @@ describe("redis store when Redis is unreachable", () => {
   it(
     "rejects with ServiceUnavailableError when a connected Redis stops answering",
     async () => {
-      const server = await fakeRedis();
+      let silent = false;
+      const server = await scriptedRedis((args, connection) => (silent ? null : pong(args, connection)));
       const store = createRedisStore({ url: server.url, keyPrefix: uniquePrefix() });
       try {
         // Control: connected and answering.
         await expect(store.ping()).resolves.toBeUndefined();
-        expect(server.commands).toContain("PING");
-        server.goSilent();
+        expect(server.received.map((c) => c.args[0])).toContain("ping");
+        silent = true;
         await expectUnavailable(store.ping());
         await expectUnavailable(store.getMany(["a"]));
         await expectUnavailable(store.increment([{ key: "n", by: 1, windowMs: LONG }]));
@@ -578,7 +522,7 @@ describe("redis store when Redis is unreachable", () => {
   it(
     "rejects with ServiceUnavailableError after a connected Redis drops the connection",
     async () => {
-      const server = await fakeRedis();
+      const server = await scriptedRedis(pong);
       const store = createRedisStore({ url: server.url, keyPrefix: uniquePrefix() });
       try {
         await expect(store.ping()).resolves.toBeUndefined();

@@ -1,7 +1,7 @@
 /**
  * The ephemeral store in front of Redis: counters with windows, short-lived flags, a lock.
  * Nothing in it is the only copy of anything that matters; Postgres is the record.
- * Implementations: Redis (store/resp.ts, a small RESP client) for AWS and shared test runs, in-process
+ * Implementations: Redis (store/redis.ts, on ioredis) for AWS and shared test runs, in-process
  * for one laptop process.
  */
 export interface EphemeralStore {
