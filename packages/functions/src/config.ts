@@ -2,6 +2,7 @@ import { SigningKeySetSchema, type AuthConfigInput, type LogLevel, type Postgres
 import * as z from "zod/mini";
 import type { $ZodError } from "zod/v4/core";
 import "@authlith/core/zod";
+import { Resource } from "sst/resource";
 
 /**
  * Runtime configuration, parsed by zod once per cold start. In AWS it comes from SST's linked
@@ -27,6 +28,8 @@ export interface HttpConfig {
   maxBodyBytes: number;
   /** Largest tRPC batch accepted. */
   maxBatchSize: number;
+  /** How tRPC is served: the fast path, or tRPC's own Lambda adapter (docs/decisions/0001-trpc-fast-path.md). */
+  trpcAdapter: "fast" | "official";
 }
 
 const origin = z.pipe(
@@ -58,11 +61,15 @@ const json = z.pipe(
   }),
 );
 
-const EnvSchema = z.object({
+const DatabaseEnvSchema = z.object({
   DATABASE_URL: z.optional(z.string().check(z.regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL"))),
   DATABASE_POOL_MAX: envInt(2),
   DATABASE_PREPARE: z._default(z.enum(["true", "false"]), "true"),
   DATABASE_SSL: z._default(z.enum(["disable", "require", "prefer"]), "disable"),
+});
+
+const EnvSchema = z.object({
+  ...DatabaseEnvSchema.shape,
   REDIS_URL: z.optional(z.string().check(z.regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL"))),
   REDIS_KEY_PREFIX: z._default(z.string().check(z.maxLength(64)), "authlith:"),
   AUTHLITH_ISSUER: z.url({ protocol: /^https?$/ }),
@@ -78,7 +85,13 @@ const EnvSchema = z.object({
   AUTHLITH_SESSION_ABSOLUTE_TTL_SECONDS: envInt(30 * 24 * 3600),
   AUTHLITH_REVOCATION_RESYNC_SECONDS: envInt(30, 1, 300),
   AUTHLITH_PASSWORD_MIN_LENGTH: envInt(8, 8, 64),
+  AUTHLITH_TRPC_ADAPTER: z._default(z.enum(["fast", "official"]), "fast"),
   LOG_LEVEL: z._default(z.enum(["debug", "info", "warn", "error"]), "info"),
+});
+
+const PurgeEnvSchema = z.object({
+  AUTHLITH_PURGE_SESSION_RETENTION_SECONDS: z.optional(z.coerce.number().check(z.int(), z.positive())),
+  AUTHLITH_PURGE_AUDIT_RETENTION_SECONDS: z.optional(z.coerce.number().check(z.int(), z.positive())),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -100,10 +113,29 @@ function describeIssues(error: $ZodError): string {
     .join("\n");
 }
 
-export function parseEnvConfig(env: Env): RuntimeConfig {
-  const parsed = EnvSchema.safeParse(env);
+function parse<T>(schema: z.ZodMiniType<T>, env: Env): T {
+  const parsed = schema.safeParse(env);
   if (!parsed.success) throw new Error(`authlith: invalid configuration\n${describeIssues(parsed.error)}`);
-  const e = parsed.data;
+  return parsed.data;
+}
+
+function databaseOptions(e: z.infer<typeof DatabaseEnvSchema>): PostgresOptions | null {
+  if (!e.DATABASE_URL) return null;
+  return {
+    url: e.DATABASE_URL,
+    maxConnections: e.DATABASE_POOL_MAX,
+    prepare: e.DATABASE_PREPARE === "true",
+    ssl: e.DATABASE_SSL === "disable" ? false : e.DATABASE_SSL,
+  };
+}
+
+/**
+ * The service's configuration. With `lambda` (the deployed function), Redis is required too: an
+ * in-process store per container would give every container its own rate limits.
+ */
+export function parseEnvConfig(env: Env, options: { lambda?: boolean } = {}): RuntimeConfig {
+  const e = parse(EnvSchema, env);
+  if (options.lambda && !e.REDIS_URL) throw new Error("authlith: invalid configuration\n  REDIS_URL: required on Lambda (or a linked Redis)");
   const issuerOrigin = new URL(e.AUTHLITH_ISSUER).origin;
   return {
     auth: {
@@ -122,15 +154,9 @@ export function parseEnvConfig(env: Env): RuntimeConfig {
       cookie: { name: "__Host-authlith_rt", sameSite: e.AUTHLITH_COOKIE_SAMESITE, deviceName: "__Host-authlith_device" },
       maxBodyBytes: 16 * 1024,
       maxBatchSize: 10,
+      trpcAdapter: e.AUTHLITH_TRPC_ADAPTER,
     },
-    database: e.DATABASE_URL
-      ? {
-          url: e.DATABASE_URL,
-          maxConnections: e.DATABASE_POOL_MAX,
-          prepare: e.DATABASE_PREPARE === "true",
-          ssl: e.DATABASE_SSL === "disable" ? false : e.DATABASE_SSL,
-        }
-      : null,
+    database: databaseOptions(e),
     redis: e.REDIS_URL ? { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX, tls: e.REDIS_URL.startsWith("rediss:") } : null,
     secrets: { signingKeys: e.AUTHLITH_SIGNING_KEYS, hmacSecret: e.AUTHLITH_HMAC_SECRET },
     logLevel: e.LOG_LEVEL,
@@ -169,4 +195,28 @@ export function envFromLinkedResources(resources: LinkedResources, env: Env): En
   if (keys) merged.AUTHLITH_SIGNING_KEYS = keys.value;
   if (hmac) merged.AUTHLITH_HMAC_SECRET = hmac.value;
   return merged;
+}
+
+/** The database alone (the migrator, the purge, `npm run db:migrate`); DATABASE_URL is required. */
+export function parseDatabaseConfig(env: Env): PostgresOptions {
+  const database = databaseOptions(parse(DatabaseEnvSchema, env));
+  if (!database) throw new Error("authlith: invalid configuration\n  DATABASE_URL: required (or a linked Database)");
+  return database;
+}
+
+/** How long the purge keeps ended sessions and audit events (core's defaults when unset). */
+export function parsePurgeConfig(env: Env): { sessionRetentionSeconds?: number; auditRetentionSeconds?: number } {
+  const e = parse(PurgeEnvSchema, env);
+  return { sessionRetentionSeconds: e.AUTHLITH_PURGE_SESSION_RETENTION_SECONDS, auditRetentionSeconds: e.AUTHLITH_PURGE_AUDIT_RETENTION_SECONDS };
+}
+
+/**
+ * The environment of a deployed function (or one under `sst dev`): `process.env` with the SST
+ * resources it is linked to folded in. Elsewhere `process.env` alone. Never throws.
+ */
+export function lambdaEnv(names: readonly (keyof LinkedResources)[]): Env {
+  const source = Resource as unknown as Record<string, unknown>;
+  const linked: Record<string, unknown> = {};
+  for (const name of names) if (name in source) linked[name] = source[name];
+  return envFromLinkedResources(linked as LinkedResources, process.env);
 }

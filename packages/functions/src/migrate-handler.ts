@@ -1,7 +1,6 @@
 import { join } from "node:path";
 import { createLogger, migratePostgres } from "@authlith/core";
-import { Resource } from "sst/resource";
-import { envFromLinkedResources, type Env, type LinkedResources } from "./config";
+import { lambdaEnv, parseDatabaseConfig, type Env } from "./config";
 
 /**
  * The deploy-time migrator. `sst deploy` invokes this function inside the VPC after every deploy
@@ -14,24 +13,16 @@ export async function handler(): Promise<{ ok: true; migrationsFolder: string; d
   const started = performance.now();
   const migrationsFolder =
     process.env.AUTHLITH_MIGRATIONS_FOLDER ?? join(process.env.LAMBDA_TASK_ROOT ?? process.cwd(), "drizzle");
-  await migratePostgres(migrationUrl(databaseEnv()), migrationsFolder);
+  await migratePostgres(migrationUrl(lambdaEnv(["Database"])), migrationsFolder);
   const durationMs = Math.round(performance.now() - started);
   log.info("migrations.applied", { durationMs });
   return { ok: true, migrationsFolder, durationMs };
 }
 
-/** The environment with DATABASE_URL (and DATABASE_SSL) from the linked Database, when linked. */
-function databaseEnv(): Env {
-  const source = Resource as unknown as Record<string, unknown>;
-  const linked: LinkedResources = "Database" in source ? { Database: source.Database as LinkedResources["Database"] } : {};
-  return envFromLinkedResources(linked, process.env);
-}
-
 /** postgres.js reads `sslmode` from the URL: TLS to RDS (and RDS Proxy), none to a local server. */
 export function migrationUrl(env: Env): string {
-  if (!env.DATABASE_URL) throw new Error("authlith: DATABASE_URL (or a linked Database) is required");
-  const url = new URL(env.DATABASE_URL);
-  const ssl = env.DATABASE_SSL ?? "disable";
-  if (ssl !== "disable" && !url.searchParams.has("sslmode")) url.searchParams.set("sslmode", ssl);
+  const { url: raw, ssl } = parseDatabaseConfig(env);
+  const url = new URL(raw);
+  if (ssl && !url.searchParams.has("sslmode")) url.searchParams.set("sslmode", ssl === true ? "require" : ssl);
   return url.toString();
 }

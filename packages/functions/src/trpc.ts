@@ -4,7 +4,8 @@ import {
   type Deps,
   type RequestMeta,
 } from "@authlith/core";
-import { initTRPC, TRPCError, type TRPC_ERROR_CODE_KEY } from "@trpc/server";
+import { initTRPC, TRPCError, type TRPC_ERROR_CODE_KEY, type TRPC_ERROR_CODE_NUMBER, type TRPCErrorFormatter } from "@trpc/server";
+import { TRPC_ERROR_CODES_BY_KEY } from "@trpc/server/rpc";
 import * as z from "zod/mini";
 import { $ZodError } from "zod/v4/core";
 import "@authlith/core/zod";
@@ -78,48 +79,71 @@ export function fieldErrorsOf(error: $ZodError): Record<string, string[]> {
   return fields;
 }
 
-const t = initTRPC.context<Context>().create({
-  isDev: false,
-  /**
-   * The only place errors are shaped for the wire. Messages the code wrote for clients
-   * (PublicError) pass through; validation errors carry zod's field errors; everything else gets
-   * a fixed message per code, so no driver message, SQL, path or stack can reach a client.
-   */
-  errorFormatter({ shape, error }) {
-    const cause = error.cause;
-    let message = GENERIC_MESSAGES[error.code] ?? "Request failed";
-    let extra: PublicErrorData = {};
-    if (cause instanceof PublicError) {
-      message = cause.message;
-      extra = cause.data;
-    } else if (cause instanceof $ZodError) {
-      message = "Invalid input";
-      extra = { fieldErrors: fieldErrorsOf(cause) };
-    } else if (cause instanceof SyntaxError) {
-      message = "Malformed JSON";
-    }
+/** Seconds a client should wait before retrying, when the error says (Retry-After). */
+export function retryAfterSeconds(error: TRPCError): number {
+  if (error.cause instanceof PublicError) return error.cause.data.retryAfterSeconds ?? 0;
+  return isUnavailable(error) ? UNAVAILABLE_RETRY_AFTER_SECONDS : 0;
+}
+
+/** Postgres or Redis not answering (a ServiceUnavailableError thrown inside a procedure). */
+export function isUnavailable(error: TRPCError): boolean {
+  return error.code === "INTERNAL_SERVER_ERROR" && isServiceUnavailable(error.cause);
+}
+
+const UNAVAILABLE_RETRY_AFTER_SECONDS = 2;
+
+/**
+ * The only place errors are shaped for the wire. Messages the code wrote for clients
+ * (PublicError) pass through; validation errors carry zod's field errors; a dependency that does
+ * not answer is a 503 with Retry-After, not a 500 (docs/security.md, "Outages"); everything else
+ * gets a fixed message per code, so no driver message, SQL, path or stack can reach a client.
+ * The HTTP status is read from `data.httpStatus`, by tRPC's adapter and the fast path alike.
+ */
+const errorFormatter: TRPCErrorFormatter<Context, WireErrorShape> = ({ shape, error }) => {
+  if (isUnavailable(error)) {
     return {
-      code: shape.code,
-      message,
-      data: { code: shape.data.code, httpStatus: shape.data.httpStatus, path: shape.data.path, ...extra },
+      code: TRPC_ERROR_CODES_BY_KEY.SERVICE_UNAVAILABLE,
+      message: GENERIC_MESSAGES.SERVICE_UNAVAILABLE!,
+      data: { code: "SERVICE_UNAVAILABLE", httpStatus: 503, path: shape.data.path, retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_SECONDS },
     };
-  },
-});
+  }
+  const cause = error.cause;
+  let message = GENERIC_MESSAGES[error.code] ?? "Request failed";
+  let extra: PublicErrorData = {};
+  if (cause instanceof PublicError) {
+    message = cause.message;
+    extra = cause.data;
+  } else if (cause instanceof $ZodError) {
+    message = "Invalid input";
+    extra = { fieldErrors: fieldErrorsOf(cause) };
+  } else if (cause instanceof SyntaxError) {
+    message = "Malformed JSON";
+  }
+  return {
+    code: shape.code,
+    message,
+    data: { code: shape.data.code, httpStatus: shape.data.httpStatus, path: shape.data.path, ...extra },
+  };
+};
+
+/** What a client receives as `error` (TRPCClientError's `shape`). */
+export interface WireErrorShape {
+  code: TRPC_ERROR_CODE_NUMBER;
+  message: string;
+  data: PublicErrorData & { code: TRPC_ERROR_CODE_KEY; httpStatus: number; path?: string };
+}
+
+/**
+ * The root options, shared with the fast HTTP path (http/trpc-fast.ts), which shapes errors with
+ * tRPC's public `getErrorShape` and the same formatter. No transformer: the wire is plain JSON,
+ * which the fast path relies on (`transformer?: never` makes adding one a type error here).
+ */
+export const rootOptions = { isDev: false, errorFormatter } satisfies { isDev: boolean; errorFormatter: unknown; transformer?: never; pathSeparator?: never };
+
+const t = initTRPC.context<Context>().create(rootOptions);
 
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
-
-/**
- * Postgres or Redis not answering is a 503 with Retry-After, not a 500 (SECURITY 32). Applied by
- * the HTTP handler to every call's error, rather than as a middleware: each middleware level
- * costs tRPC two copies of the call's options, on every call.
- */
-export function mapUnavailable(error: TRPCError): TRPCError {
-  if (error.code === "INTERNAL_SERVER_ERROR" && isServiceUnavailable(error.cause)) {
-    return publicError("SERVICE_UNAVAILABLE", "Service temporarily unavailable", { retryAfterSeconds: 2 });
-  }
-  return error;
-}
 
 export const publicProcedure = t.procedure;
 
