@@ -1,19 +1,18 @@
+import type { ProcedureTypes } from "@authlith/functions/procedures";
 import type { AppRouter } from "@authlith/functions/router";
 import type { inferRouterInputs, inferRouterOutputs } from "@trpc/server";
 import { errorFromResponse, networkError } from "./errors.js";
 
 // Types only: the server's router types every call; no server code reaches the bundle.
-type Procedures = AppRouter["_def"]["record"];
 type Inputs = inferRouterInputs<AppRouter>;
 type Outputs = inferRouterOutputs<AppRouter>;
-export type Namespace = keyof Procedures & keyof Inputs & keyof Outputs & string;
-export type MethodOf<N extends Namespace> = keyof Procedures[N] & keyof Inputs[N] & keyof Outputs[N] & string;
+type Kinds = ProcedureTypes<AppRouter>;
+export type Namespace = keyof Inputs & keyof Outputs & string;
+export type MethodOf<N extends Namespace> = keyof Inputs[N] & keyof Outputs[N] & string;
 export type InputOf<N extends Namespace, M extends MethodOf<N>> = Inputs[N][M];
 export type OutputOf<N extends Namespace, M extends MethodOf<N>> = Outputs[N][M];
 /** "query" or "mutation", as the router declares it: a call with the wrong kind does not compile. */
-export type KindOf<N extends Namespace, M extends MethodOf<N>> = Procedures[N][M] extends { _def: { type: infer K } }
-  ? K
-  : never;
+export type KindOf<N extends Namespace, M extends MethodOf<N>> = `${N}.${M}` extends keyof Kinds ? Kinds[`${N}.${M}`] : never;
 
 export interface RpcOptions {
   /** Base URL of the service, without a trailing slash. */

@@ -16,4 +16,22 @@ describe("rateLimitIp", () => {
     expect(rateLimitIp("::1")).toBe("0:0:0:0::/64");
     expect(rateLimitIp("fe80::")).toBe("fe80:0:0:0::/64");
   });
+
+  it("counts an IPv4-mapped IPv6 address as its IPv4 address, in any notation", () => {
+    for (const mapped of ["::ffff:203.0.113.7", "::FFFF:203.0.113.7", "::ffff:cb00:7107", "0:0:0:0:0:ffff:cb00:7107", "0000:0000:0000:0000:0000:ffff:203.0.113.7"]) {
+      expect(rateLimitIp(mapped), mapped).toBe("203.0.113.7");
+    }
+    // No longer one bucket with the loopback and every other mapped address.
+    expect(rateLimitIp("::ffff:198.51.100.1")).toBe("198.51.100.1");
+    expect(rateLimitIp("::ffff:198.51.100.1")).not.toBe(rateLimitIp("::1"));
+    // Only ::ffff:0:0/96 is IPv4-mapped; its neighbours are ordinary IPv6.
+    expect(rateLimitIp("::fffe:cb00:7107")).toBe("0:0:0:0::/64");
+    expect(rateLimitIp("1::ffff:cb00:7107")).toBe("1:0:0:0::/64");
+  });
+
+  it("ignores a zone index, and counts what is not an address as itself", () => {
+    expect(rateLimitIp("fe80::1%eth0")).toBe("fe80:0:0:0::/64");
+    expect(rateLimitIp("unknown")).toBe("unknown");
+    expect(rateLimitIp("2001:db8::zz")).toBe("2001:db8::zz");
+  });
 });

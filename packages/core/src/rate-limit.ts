@@ -1,3 +1,4 @@
+import { isIPv4, isIPv6 } from "node:net";
 import type { RateLimit } from "./config";
 import type { Deps } from "./deps";
 import { ServiceUnavailableError } from "./result";
@@ -105,14 +106,24 @@ async function bestEffort(operation: Promise<unknown>): Promise<void> {
 }
 
 /**
- * The address a per-IP limit counts: IPv4 as it is, IPv6 by its /64 (one customer's network;
- * a single host can rotate through 2^64 addresses of its own prefix).
+ * The address a per-IP limit counts: IPv4 as it is (an IPv4-mapped IPv6 address, as a dual-stack
+ * socket reports one, is its IPv4 address), other IPv6 by its /64 (one customer's network; a
+ * single host can rotate through 2^64 addresses of its own prefix). Anything that is not an IP
+ * address counts as itself.
  */
 export function rateLimitIp(ip: string): string {
-  if (!ip.includes(":")) return ip;
-  const [head = "", tail = ""] = ip.toLowerCase().split("::");
+  const address = ip.split("%")[0]!; // a zone index (fe80::1%eth0) names an interface, not a host
+  if (isIPv4(address) || !isIPv6(address)) return ip;
+  // WHATWG URL parsing writes an IPv6 address canonically (lower case, hex, "::" for the longest
+  // run of zeros), the embedded IPv4 notation included; what is left is to fill the "::" in.
+  const canonical = new URL(`http://[${address}]/`).hostname.slice(1, -1);
+  const [head = "", tail = ""] = canonical.split("::");
   const left = head ? head.split(":") : [];
   const right = tail ? tail.split(":") : [];
-  const groups = ip.includes("::") ? [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right] : left;
-  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, "")).join(":")}::/64`;
+  const groups = canonical.includes("::") ? [...left, ...Array<string>(8 - left.length - right.length).fill("0"), ...right] : left;
+  if (groups.slice(0, 5).every((g) => g === "0") && groups[5] === "ffff") {
+    const [high, low] = [parseInt(groups[6]!, 16), parseInt(groups[7]!, 16)];
+    return [high >> 8, high & 255, low >> 8, low & 255].join(".");
+  }
+  return `${groups.slice(0, 4).join(":")}::/64`;
 }

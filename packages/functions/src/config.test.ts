@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { envFromLinkedResources, parseEnvConfig } from "./config";
+import { envFromLinkedResources, parseDatabaseConfig, parseEnvConfig, parsePurgeConfig } from "./config";
+import { migrationUrl } from "./migrate-handler";
 
 const base = {
   AUTHLITH_ISSUER: "https://auth.example.com/",
@@ -97,5 +98,43 @@ describe("envFromLinkedResources", () => {
     expect(envFromLinkedResources({ Redis: { host: "redis", port: 6379 } }, {}).REDIS_URL).toBe("rediss://redis:6379");
     expect(envFromLinkedResources({ Redis: { host: "redis", port: 6379 } }, { REDIS_TLS: "false" }).REDIS_URL).toBe("redis://redis:6379");
     expect(envFromLinkedResources({ Redis: { host: "localhost", port: 6380 } }, { REDIS_TLS: "true" }).REDIS_URL).toBe("rediss://localhost:6380");
+  });
+});
+
+describe("one reader of configuration for every function", () => {
+  it("requires Redis on Lambda, where an in-process store would give each container its own limits", () => {
+    expect(() => parseEnvConfig(base, { lambda: true })).toThrow(/REDIS_URL: required on Lambda/);
+    expect(parseEnvConfig({ ...base, REDIS_URL: "rediss://cache:6379" }, { lambda: true }).redis?.tls).toBe(true);
+    expect(parseEnvConfig(base).redis).toBeNull();
+  });
+
+  it("chooses how tRPC is served: the fast path unless told otherwise", () => {
+    expect(parseEnvConfig(base).http.trpcAdapter).toBe("fast");
+    expect(parseEnvConfig({ ...base, AUTHLITH_TRPC_ADAPTER: "official" }).http.trpcAdapter).toBe("official");
+    expect(() => parseEnvConfig({ ...base, AUTHLITH_TRPC_ADAPTER: "express" })).toThrow(/AUTHLITH_TRPC_ADAPTER/);
+  });
+
+  it("reads the database alone for the migrator and the purge, by the same rules", () => {
+    expect(parseDatabaseConfig({ DATABASE_URL: "postgres://u:p@db/auth", DATABASE_SSL: "require", DATABASE_PREPARE: "false" })).toEqual({
+      url: "postgres://u:p@db/auth",
+      maxConnections: 2,
+      prepare: false,
+      ssl: "require",
+    });
+    expect(() => parseDatabaseConfig({})).toThrow(/DATABASE_URL: required/);
+    expect(() => parseDatabaseConfig({ DATABASE_URL: "postgres://db/auth", DATABASE_SSL: "maybe" })).toThrow(/DATABASE_SSL/);
+    expect(migrationUrl({ DATABASE_URL: "postgres://u:p@db/auth", DATABASE_SSL: "require" })).toBe("postgres://u:p@db/auth?sslmode=require");
+    expect(migrationUrl({ DATABASE_URL: "postgres://u:p@localhost/auth" })).toBe("postgres://u:p@localhost/auth");
+  });
+
+  it("reads the purge's retention overrides, refusing what is not a positive whole number", () => {
+    expect(parsePurgeConfig({})).toEqual({ sessionRetentionSeconds: undefined, auditRetentionSeconds: undefined });
+    expect(parsePurgeConfig({ AUTHLITH_PURGE_SESSION_RETENTION_SECONDS: "3600", AUTHLITH_PURGE_AUDIT_RETENTION_SECONDS: "86400" })).toEqual({
+      sessionRetentionSeconds: 3600,
+      auditRetentionSeconds: 86400,
+    });
+    for (const bad of ["0", "-5", "1.5", "soon"]) {
+      expect(() => parsePurgeConfig({ AUTHLITH_PURGE_AUDIT_RETENTION_SECONDS: bad }), bad).toThrow(/AUTHLITH_PURGE_AUDIT_RETENTION_SECONDS/);
+    }
   });
 });

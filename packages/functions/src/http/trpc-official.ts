@@ -19,7 +19,7 @@ export function createOfficialTransport(options: TrpcTransportOptions): TrpcTran
     createContext: ({ event }) => contexts.get(event)!,
     onError: ({ error, path, type, ctx }) => options.onError({ error, path, type, ctx }),
     responseMeta: ({ errors, ctx }) => {
-      const { headers, cookies } = options.responseHeaders(errors, ctx!);
+      const { headers, cookies } = options.responseHeaders(errors, ctx);
       return { headers: { ...headers, ...(cookies.length ? { "set-cookie": cookies } : {}) } };
     },
   });
@@ -32,9 +32,13 @@ export function createOfficialTransport(options: TrpcTransportOptions): TrpcTran
     const routed: APIGatewayProxyEventV2 = { ...event, routeKey: "$default", rawPath: `/${path}`, pathParameters: undefined, headers };
     contexts.set(routed, ctx);
     const result = await handler(routed, lambdaContext);
+    const answerHeaders = Object.fromEntries(Object.entries(result.headers ?? {}).map(([name, value]) => [name, String(value)]));
+    // The adapter labels an error answered before any call (a bad path, an oversized or mixed
+    // batch) text/plain; its body is the same JSON envelope as any other, and is labelled so.
+    answerHeaders["content-type"] = "application/json";
     return {
       statusCode: result.statusCode ?? 200,
-      headers: Object.fromEntries(Object.entries(result.headers ?? {}).map(([name, value]) => [name, String(value)])),
+      headers: answerHeaders,
       body: result.body ?? "",
       ...(result.cookies?.length ? { cookies: result.cookies } : {}),
     };

@@ -20,7 +20,8 @@ export type TrpcTransport = (call: TrpcCall, ctx: Context) => Promise<APIGateway
 export interface TrpcTransportOptions {
   maxBatchSize: number;
   onError(info: { error: TRPCError; path: string | undefined; type: TRPCProcedureType | "unknown"; ctx: Context | undefined }): void;
-  responseHeaders(errors: readonly TRPCError[], ctx: Context): { headers: Record<string, string>; cookies: string[] };
+  /** `ctx` is undefined when the request failed before its context was made (tRPC's adapter). */
+  responseHeaders(errors: readonly TRPCError[], ctx: Context | undefined): { headers: Record<string, string>; cookies: string[] };
 }
 
 /**
@@ -28,12 +29,12 @@ export interface TrpcTransportOptions {
  * procedures set, Retry-After when a call was refused for a while, WWW-Authenticate when one
  * needed a token (RFC 6750).
  */
-export function trpcResponseHeaders(errors: readonly TRPCError[], ctx: Context): { headers: Record<string, string>; cookies: string[] } {
-  const headers: Record<string, string> = { ...ctx.responseHeaders.toRecord(), "cache-control": "no-store", pragma: "no-cache" };
+export function trpcResponseHeaders(errors: readonly TRPCError[], ctx: Context | undefined): { headers: Record<string, string>; cookies: string[] } {
+  const headers: Record<string, string> = { ...ctx?.responseHeaders.toRecord(), "cache-control": "no-store", pragma: "no-cache" };
   const retryAfter = Math.max(0, ...errors.map(retryAfterSeconds));
   if (retryAfter > 0) headers["retry-after"] = String(retryAfter);
   if (errors.some((error) => error.code === "UNAUTHORIZED")) headers["www-authenticate"] = 'Bearer realm="authlith"';
-  return { headers, cookies: ctx.responseHeaders.cookies };
+  return { headers, cookies: ctx?.responseHeaders.cookies ?? [] };
 }
 
 /** The fast path (http/trpc-fast.ts) as a transport. */
@@ -54,7 +55,8 @@ export function createFastTransport(options: TrpcTransportOptions): TrpcTranspor
     const { headers, cookies } = options.responseHeaders(result.errors, ctx);
     return {
       statusCode: result.status,
-      headers: { ...headers, "content-type": "application/json", ...(result.allow ? { allow: result.allow } : {}) },
+      // As tRPC's adapter answers: the answer's shape depends on the trpc-accept and accept headers.
+      headers: { ...headers, "content-type": "application/json", vary: "trpc-accept, accept", ...(result.allow ? { allow: result.allow } : {}) },
       body: result.body,
       ...(cookies.length ? { cookies } : {}),
     };

@@ -1,0 +1,226 @@
+import { ServiceUnavailableError } from "@authlith/core";
+import { sql } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { pgliteBackend, testHmacSecret, testSigningKeys } from "../../core/test/support";
+import { PROCEDURE_TYPES } from "../src/procedures";
+import { APP_ORIGIN, bearer, COOKIE_NAME, PASSWORD, startTestApp, tokenTransport, type ClientOptions, type Reply, type RequestOptions, type TestApp } from "./support/app";
+
+/**
+ * The real router served two ways, the fast path and tRPC's own AWS Lambda adapter
+ * (`awsLambdaRequestHandler`), by two identical services: same keys, same configuration, same
+ * clock, fresh databases. One script of requests runs against each; every answer (status,
+ * headers, cookies, body) must be the same. Values that are random by construction (tokens, ids)
+ * are replaced by their order of first appearance, so the test still sees which ones repeat.
+ */
+
+type Send = (options: ClientOptions, request: RequestOptions) => Promise<Reply>;
+
+interface Step {
+  label: string;
+  reply: Reply;
+}
+
+const CLOCK_START = Date.UTC(2026, 11, 2, 12, 0, 0);
+const OTHER_ORIGIN = "https://evil.example.test";
+const EMAIL = "differential@example.com";
+const MAX_BATCH = 10; // config.ts: http.maxBatchSize
+
+const post = (procedure: string, input?: unknown, headers: Record<string, string> = {}): RequestOptions => ({
+  method: "POST",
+  path: `/trpc/${procedure}`,
+  headers: { "content-type": "application/json", ...headers },
+  ...(input === undefined ? {} : { body: JSON.stringify(input) }),
+});
+const get = (procedure: string, input?: unknown, headers: Record<string, string> = {}): RequestOptions => ({
+  path: `/trpc/${procedure}`,
+  headers,
+  ...(input === undefined ? {} : { query: `input=${encodeURIComponent(JSON.stringify(input))}` }),
+});
+const batch = (method: "GET" | "POST", paths: string[], inputs: Record<number, unknown> | string | undefined, headers: Record<string, string> = {}): RequestOptions => {
+  const encoded = inputs === undefined ? undefined : typeof inputs === "string" ? inputs : JSON.stringify(inputs);
+  return {
+    method,
+    path: `/trpc/${paths.join(",")}`,
+    headers: method === "POST" ? { "content-type": "application/json", ...headers } : headers,
+    query: `batch=1${method === "GET" && encoded !== undefined ? `&input=${encodeURIComponent(encoded)}` : ""}`,
+    ...(method === "POST" && encoded !== undefined ? { body: encoded } : {}),
+  };
+};
+
+/** The script: every procedure, its successes and its errors, batches, methods, bad input. */
+async function script(app: TestApp, send: Send): Promise<Step[]> {
+  const steps: Step[] = [];
+  const browser: ClientOptions = {};
+  const native: ClientOptions = { origin: null };
+  const step = async (label: string, options: ClientOptions, request: RequestOptions) => {
+    const reply = await send(options, request);
+    steps.push({ label, reply });
+    return reply;
+  };
+  const dataOf = (reply: Reply) => reply.body?.result?.data;
+
+  // system.ping
+  await step("ping", native, get("system.ping"));
+  await step("ping with an ignored input", native, get("system.ping", { any: 1 }));
+  await step("ping by POST", native, post("system.ping"));
+
+  // auth.register
+  const registered = await step("register (cookie)", browser, post("auth.register", { email: EMAIL, password: PASSWORD, name: "Ada" }));
+  const cookie = registered.cookies.find((c) => c.startsWith(`${COOKIE_NAME}=`))!.split(";")[0]!;
+  await step("register (token)", native, post("auth.register", { email: "second@example.com", password: PASSWORD }, tokenTransport));
+  await step("register taken", native, post("auth.register", { email: EMAIL, password: PASSWORD }));
+  await step("register invalid fields", native, post("auth.register", { email: "not-an-email", password: "short", extra: true }));
+  await step("register weak password", native, post("auth.register", { email: "weak@example.com", password: "passwordpassword" }));
+  await step("register without input", native, post("auth.register"));
+  await step("register by GET", native, get("auth.register", { email: EMAIL, password: PASSWORD }));
+
+  // auth.login
+  const login = await step("login (token)", native, post("auth.login", { email: EMAIL, password: PASSWORD }, tokenTransport));
+  const { accessToken, refreshToken } = dataOf(login) as { accessToken: string; refreshToken: string };
+  await step("login (cookie, from the app)", browser, post("auth.login", { email: EMAIL, password: PASSWORD }));
+  await step("login wrong password", native, post("auth.login", { email: EMAIL, password: `${PASSWORD}!` }));
+  await step("login unknown account", native, post("auth.login", { email: "nobody@example.com", password: PASSWORD }));
+  for (let i = 0; i < 3; i++) await step(`login lockout ${i}`, { origin: null, ip: "198.51.100.9" }, post("auth.login", { email: "locked@example.com", password: "wrong password" }));
+
+  // auth.me
+  await step("me", native, get("auth.me", undefined, bearer(accessToken)));
+  await step("me without a token", native, get("auth.me"));
+  await step("me with a forged token", native, get("auth.me", undefined, bearer(`${accessToken}x`)));
+  await step("me by POST", native, post("auth.me", undefined, bearer(accessToken)));
+
+  // session.*
+  const sessions = await step("session.list", native, get("session.list", undefined, bearer(accessToken)));
+  const other = (dataOf(sessions) as { sessions: { id: string; current: boolean }[] }).sessions.find((s) => !s.current)!;
+  await step("session.revoke bad id", native, post("session.revoke", { sessionId: "nope" }, bearer(accessToken)));
+  await step("session.revoke unknown", native, post("session.revoke", { sessionId: "00000000-0000-4000-8000-000000000000" }, bearer(accessToken)));
+  await step("session.revoke", native, post("session.revoke", { sessionId: other.id }, bearer(accessToken)));
+  await step("session.revokeOthers", native, post("session.revokeOthers", undefined, bearer(accessToken)));
+  await step("session.revokeOthers unauthenticated", native, post("session.revokeOthers"));
+
+  // auth.refresh
+  const refreshed = await step("refresh (token)", native, post("auth.refresh", { refreshToken }));
+  await step("refresh reused", native, post("auth.refresh", { refreshToken }));
+  await step("refresh without a token", native, post("auth.refresh"));
+  await step("refresh with a cookie but no origin", native, { ...post("auth.refresh"), cookies: [cookie] });
+  await step("refresh from another origin", { origin: OTHER_ORIGIN }, { ...post("auth.refresh"), cookies: [cookie] });
+  await step("refresh malformed input", native, post("auth.refresh", { refreshToken: 42 }));
+  const second = await step("login again (cookie)", browser, post("auth.login", { email: EMAIL, password: PASSWORD }));
+  const browserCookie = second.cookies.find((c) => c.startsWith(`${COOKIE_NAME}=`))!.split(";")[0]!;
+  await step("refresh (cookie)", browser, { ...post("auth.refresh"), cookies: [browserCookie] });
+
+  // Batches
+  const fresh = (dataOf(refreshed) as { accessToken: string }).accessToken;
+  await step("batch of queries", native, batch("GET", ["auth.me", "session.list", "system.ping"], { 0: undefined }, bearer(fresh)));
+  await step("batch, one failing", native, batch("GET", ["auth.me", "system.ping"], undefined));
+  await step("batch, unknown path", native, batch("GET", ["system.ping", "no.such"], undefined));
+  await step("batch of mutations", native, batch("POST", ["auth.login", "auth.login"], { 0: { email: EMAIL, password: PASSWORD }, 1: { email: EMAIL, password: "nope nope" } }, tokenTransport));
+  await step("batch mixing types", native, batch("POST", ["auth.me", "auth.login"], { 1: { email: EMAIL, password: PASSWORD } }));
+  await step("batch over the limit", native, batch("GET", Array.from({ length: MAX_BATCH + 1 }, () => "system.ping"), undefined));
+  await step("batch input not an object", native, batch("POST", ["auth.login"], "[1]"));
+  await step("batch with the wrong method", native, batch("POST", ["system.ping", "auth.me"], {}));
+
+  // Paths, methods and bodies
+  await step("unknown procedure", native, get("auth.nothing"));
+  await step("unknown procedure by POST", native, post("nothing"));
+  await step("bad URL encoding", native, { path: "/trpc/auth.%E0%A4%A" });
+  await step("encoded path", native, { path: "/trpc/system%2Eping" });
+  await step("malformed JSON body", native, { ...post("auth.login"), body: '{"email":' });
+  await step("malformed JSON query", native, { path: "/trpc/auth.me", query: "input=%7Bnope" });
+  await step("body as base64", native, { ...post("auth.login", { email: EMAIL, password: PASSWORD }, tokenTransport), base64: true });
+  await step("content type with charset", native, post("system.ping", undefined, { "content-type": "application/json; charset=utf-8" }));
+  await step("input null", native, post("auth.refresh", null));
+
+  // Outages and bugs
+  const revocations = app.runtime.deps.revocations;
+  const isRevoked = revocations.isRevoked;
+  revocations.isRevoked = async () => {
+    throw new ServiceUnavailableError("redis");
+  };
+  try {
+    await step("me while the revocation list is unavailable", native, get("auth.me", undefined, bearer(fresh)));
+  } finally {
+    revocations.isRevoked = isRevoked;
+  }
+  await app.runtime.deps.db.execute(sql`ALTER TABLE audit_events RENAME TO audit_events_gone`);
+  try {
+    await step("register during an internal error", native, post("auth.register", { email: "broken@example.com", password: PASSWORD }));
+  } finally {
+    await app.runtime.deps.db.execute(sql`ALTER TABLE audit_events_gone RENAME TO audit_events`);
+  }
+
+  // auth.logout and auth.logoutAll
+  await step("logout (token)", native, post("auth.logout", undefined, bearer(fresh)));
+  await step("logout with nothing", browser, { ...post("auth.logout"), cookies: [] });
+  await step("logoutAll unauthenticated", native, post("auth.logoutAll"));
+  const last = await step("login for logoutAll", native, post("auth.login", { email: EMAIL, password: PASSWORD }, tokenTransport));
+  await step("logoutAll", native, post("auth.logoutAll", undefined, bearer((dataOf(last) as { accessToken: string }).accessToken)));
+  return steps;
+}
+
+const RANDOM = [
+  /eyJ[\w-]+\.[\w-]+\.[\w-]+/g, // JWTs
+  /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, // UUIDs
+  /[A-Za-z0-9_-]{32,}/g, // opaque tokens (refresh, device)
+];
+
+/** Each random value replaced by the order in which it first appeared in the run. */
+function normalise(steps: Step[]): { label: string; status: number; headers: Record<string, string>; cookies: string[]; body: unknown }[] {
+  const seen = new Map<string, string>();
+  const mask = (text: string) => RANDOM.reduce((out, pattern) => out.replace(pattern, (value) => (seen.get(value) ?? (seen.set(value, `<random ${seen.size + 1}>`), seen.get(value)!))), text);
+  return steps.map(({ label, reply }) => {
+    const headers = Object.fromEntries(Object.entries(reply.headers).sort(([a], [b]) => a.localeCompare(b)));
+    return JSON.parse(mask(JSON.stringify({ label, status: reply.status, headers, cookies: reply.cookies, body: reply.body ?? reply.raw })));
+  });
+}
+
+describe("the fast path answers as tRPC's own AWS Lambda adapter does", () => {
+  let fast: Step[];
+  let official: Step[];
+  let apps: TestApp[] = [];
+
+  beforeAll(async () => {
+    const shared = { AUTHLITH_SIGNING_KEYS: JSON.stringify(await testSigningKeys()), AUTHLITH_HMAC_SECRET: testHmacSecret() };
+    const limits = { rateLimits: { loginFailuresPerAccount: { limit: 2, windowSeconds: 60 } } } as never;
+    const run = async (adapter: "fast" | "official") => {
+      const app = await startTestApp(pgliteBackend, { ...shared, AUTHLITH_TRPC_ADAPTER: adapter }, limits);
+      apps.push(app);
+      app.clock.set(CLOCK_START);
+      return script(app, (options, request) => app.client(options).request(request));
+    };
+    fast = await run("fast");
+    official = await run("official");
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const app of apps) await app.close();
+    apps = [];
+  });
+
+  it("gives the same status, headers, cookies and body for every request of the script", () => {
+    const ours = normalise(fast);
+    const theirs = normalise(official);
+    expect(ours.map((step) => step.label)).toEqual(theirs.map((step) => step.label));
+    const differing = ours.filter((step, i) => JSON.stringify(step) !== JSON.stringify(theirs[i])).map((step) => step.label);
+    for (let i = 0; i < ours.length; i++) expect(ours[i], `${ours[i]!.label} (all differing: ${differing.join("; ")})`).toEqual(theirs[i]);
+  });
+
+  it("covers every procedure, every status the script aims at, and both kinds of transport", () => {
+    const statuses = new Set(fast.map(({ reply }) => reply.status));
+    for (const status of [200, 207, 400, 401, 403, 404, 405, 409, 429, 500, 503]) expect(statuses, `status ${status}`).toContain(status);
+    const succeeded = new Set(fast.filter(({ reply }) => reply.status === 200 && reply.body?.result).map(({ label }) => procedureOf(label)));
+    for (const procedure of Object.keys(PROCEDURE_TYPES)) expect(succeeded, procedure).toContain(procedure);
+    expect(fast.some(({ reply }) => reply.cookies.length > 0)).toBe(true);
+    expect(fast.some(({ reply }) => reply.headers["retry-after"])).toBe(true);
+    expect(fast.some(({ reply }) => reply.headers["www-authenticate"])).toBe(true);
+    expect(fast.some(({ reply }) => reply.headers.allow)).toBe(true);
+    expect(fast.some(({ reply }) => reply.headers["access-control-allow-origin"] === APP_ORIGIN)).toBe(true);
+  });
+});
+
+/** The procedure a step's label names (labels start with it, short names for auth.*). */
+function procedureOf(label: string): string {
+  const first = label.split(" ")[0]!;
+  if (first.includes(".")) return first;
+  if (first === "ping") return "system.ping";
+  return `auth.${first}`;
+}
