@@ -74,7 +74,7 @@ export function reconnectDelayMs(attempt: number, random: () => number = Math.ra
 }
 
 /**
- * ioredis options for one client per container (docs/reliability.md). Every wait is bounded: no
+ * ioredis options for one client per container (docs/decisions/0002-redis-on-ioredis.md). Every wait is bounded: no
  * offline queue (a command issued while Redis is away fails at once), a command timeout, and a
  * socket timeout that drops a connection that has gone silent (e.g. after a Lambda freeze) so the
  * next attempt gets a fresh one. Commands in flight when a connection drops are failed, never
