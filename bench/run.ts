@@ -17,6 +17,7 @@ import { measureAdapters } from "./scenarios/adapter";
 import { measureColdStart } from "./scenarios/cold-start";
 import { costModel } from "./scenarios/cost";
 import { measureLogin, measureRefresh, PASSWORD, ratio, registerBenchUser } from "./scenarios/latency";
+import { measurePasswordPolicy } from "./scenarios/password-policy";
 import { measurePeer } from "./scenarios/peer";
 import { measureScale, seedUsers } from "./scenarios/scale";
 import { measureMeVsNoop, measureProcessScaling } from "./scenarios/throughput";
@@ -129,6 +130,9 @@ async function main() {
     await smallRuntime.close();
     await largeRuntime.close();
 
+    log("password policy: check time and bundle bytes");
+    const passwordPolicy = await measurePasswordPolicy(plan.refresh);
+
     const memoryMb = await declaredMemoryMb();
     const cost = costModel({ login: login.login.median, refresh: refresh.refresh.median, me: peer.authlith.me.median }, memoryMb);
 
@@ -148,6 +152,8 @@ async function main() {
       loginVsBetterAuth: round(peer.authlith.login.median / peer.betterAuth.signIn.median),
       sessionCheckVsBetterAuth: round(peer.authlith.me.median / peer.betterAuth.getSession.median),
       refreshVsBetterAuthSessionCheck: round(peer.authlith.refresh.median / peer.betterAuth.getSession.median),
+      passwordPolicyCheckUs: round(passwordPolicy.checkUs.median, 1),
+      passwordPolicyBundleBytes: passwordPolicy.bundleBytes,
       largeOverSmallLogin: round(scale.large.login.median / scale.small.login.median),
       largeOverSmallRefresh: round(scale.large.refresh.median / scale.small.refresh.median),
     };
@@ -173,6 +179,7 @@ async function main() {
       coldStart: cold,
       adapters,
       scale: { ...scale, seedSeconds: round(seedMs / 1000, 1) },
+      passwordPolicy,
       peer,
       cost,
       plan,
@@ -281,6 +288,7 @@ function renderTable(r: any): string {
     ["peak RSS during a login", `${s.loginPeakRssMb} MB`, `≤ 128 (${mark(t.loginPeakRssMb.met)})`, "fresh process: cold start, me, login"],
     ["login vs Better Auth sign-in", `${s.loginVsBetterAuth}×`, "report", `authlith ${ms(r.peer.authlith.login)}; Better Auth ${ms(r.peer.betterAuth.signIn)}`],
     ["me vs Better Auth get-session", `${s.sessionCheckVsBetterAuth}×`, "report", `authlith me ${ms(r.peer.authlith.me)}, refresh ${ms(r.peer.authlith.refresh)}; Better Auth ${ms(r.peer.betterAuth.getSession)}`],
+    ["password policy per sign-up", `${s.passwordPolicyCheckUs} µs`, "report", `length, surrogates, blocklist (Bloom filter, 49,233 passwords) and context words: ${fmt(r.passwordPolicy.checkUs.median)} µs (${fmt(r.passwordPolicy.checkUs.min)}–${fmt(r.passwordPolicy.checkUs.max)}); first check ${fmt(r.passwordPolicy.firstCheckMs)} ms (decodes the filter); ${(s.passwordPolicyBundleBytes / 1024).toFixed(0)} KiB of bundle`],
     ["scale: login, large ÷ 10 users", `${s.largeOverSmallLogin}×`, "flat", `${r.scale.large.users.toLocaleString("en")} users: ${ms(r.scale.large.login)}; 10 users: ${ms(r.scale.small.login)}`],
     ["scale: refresh, large ÷ 10 users", `${s.largeOverSmallRefresh}×`, "flat", `${ms(r.scale.large.refresh)} vs ${ms(r.scale.small.refresh)}`],
     ...r.throughput.processes.map((p: any) => [`${p.processes} server process(es)`, `${fmt(p.meRps)} / ${fmt(p.refreshRps)} req/s`, "report", "me / refresh, shared Postgres + Redis"]),

@@ -7,7 +7,7 @@ import { auditEvents, users } from "./db/schema";
 import type { Deps, RequestMeta } from "./deps";
 import { uuidv7 } from "./ids";
 import { describeError } from "./log";
-import { checkPasswordPolicy, normalizePassword } from "./password";
+import { hasLoneSurrogate, normalizePassword, passwordContextWords, passwordProblem, type PasswordProblem } from "./password-policy";
 import { checkLimits, firstTime, rateLimitIp, resetCounters, spendBudgets } from "./rate-limit";
 import { issueDeviceToken, verifyDeviceToken } from "./device";
 import { fail, ok, type Result } from "./result";
@@ -39,10 +39,10 @@ export async function register(
   deps: Deps,
   meta: RequestMeta,
   input: RegisterInput,
-): Promise<Result<AuthSuccess, RegisterError> & { weakReason?: "TOO_SHORT" | "TOO_LONG" }> {
+): Promise<Result<AuthSuccess, RegisterError> & { weakReason?: PasswordProblem }> {
+  const weakReason = passwordProblem(input.password, deps.config.password, passwordContextWords(input));
+  if (weakReason) return { ...fail("WEAK_PASSWORD"), weakReason };
   const password = normalizePassword(input.password);
-  const policy = checkPasswordPolicy(password, deps.config.password);
-  if (!policy.ok) return { ...fail("WEAK_PASSWORD"), weakReason: policy.reason };
 
   const limits = await checkLimits(deps, [
     { key: `register:ip:${rateLimitIp(meta.ip)}`, limit: deps.config.rateLimits.registerPerIp, by: 1 },
@@ -151,7 +151,10 @@ export async function login(deps: Deps, meta: RequestMeta, input: LoginInput): P
   // COMMIT; in the Postgres fallback it is ended by the success's audit event.
   const session = newSession(deps, meta, user.publicUser.id);
   const signed = completeSignIn(deps, user.publicUser, session.token, session.absoluteExpiresAt);
-  const accepted = Promise.all([deps.hasher.verify(user.passwordHash, password), signed]).then(([valid]) => valid && !user.disabled);
+  // A lone surrogate never matches: no password can hold one (the policy refuses it), and text
+  // encoding would otherwise make it equal to U+FFFD and to every other lone surrogate.
+  const invalidText = hasLoneSurrogate(input.password);
+  const accepted = Promise.all([deps.hasher.verify(user.passwordHash, password), signed]).then(([valid]) => valid && !invalidText && !user.disabled);
   const reset = accepted.then(
     (ok) => (ok && limits.state === "ok" ? resetCounters(deps, [...resetKeys, ...resetKeys.map((key) => `once:${key}`)]) : undefined),
     () => undefined,

@@ -1,5 +1,6 @@
 import { SIGNING_ALGORITHMS } from "./keys";
-import { DEFAULT_ARGON2, DEFAULT_PASSWORD_POLICY } from "./password";
+import { DEFAULT_ARGON2 } from "./password";
+import { DEFAULT_PASSWORD_POLICY, PASSWORD_LENGTH } from "./password-policy";
 import * as z from "zod/mini";
 import "./zod";
 
@@ -57,10 +58,7 @@ export const AuthConfigSchema = z.object({
     DEFAULT_ARGON2,
   ),
   password: z._default(
-    z.object({
-      minLength: z.int().check(z.minimum(8), z.maximum(64)),
-      maxLength: z.int().check(z.minimum(64), z.maximum(1024)),
-    }),
+    z.object({ minLength: z.int().check(z.minimum(PASSWORD_LENGTH.min), z.maximum(PASSWORD_LENGTH.configurableMinUpTo)) }),
     DEFAULT_PASSWORD_POLICY,
   ),
   rateLimits: z._default(

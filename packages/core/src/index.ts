@@ -8,6 +8,7 @@ export * from "./device";
 export * from "./keys";
 export * from "./log";
 export * from "./password";
+export * from "./password-policy";
 export * from "./result";
 export * from "./revocation";
 export * from "./sessions";

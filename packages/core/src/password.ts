@@ -74,27 +74,3 @@ export function createArgon2Hasher(params: Argon2Params = DEFAULT_ARGON2): Passw
     },
   };
 }
-
-export interface PasswordPolicy {
-  minLength: number;
-  maxLength: number;
-}
-
-export const DEFAULT_PASSWORD_POLICY: PasswordPolicy = { minLength: 8, maxLength: 256 };
-
-/**
- * NFKC, so that the same password typed on two keyboards (composed vs decomposed accents,
- * full-width digits) is the same password. Applied before hashing and before verifying.
- */
-export const normalizePassword = (password: string): string => password.normalize("NFKC");
-
-/** Length in code points, not UTF-16 units (SECURITY 1: 8–256 code points, no truncation). */
-export function checkPasswordPolicy(
-  normalized: string,
-  policy: PasswordPolicy,
-): { ok: true } | { ok: false; reason: "TOO_SHORT" | "TOO_LONG" } {
-  const length = [...normalized].length;
-  if (length < policy.minLength) return { ok: false, reason: "TOO_SHORT" };
-  if (length > policy.maxLength) return { ok: false, reason: "TOO_LONG" };
-  return { ok: true };
-}

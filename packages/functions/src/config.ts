@@ -1,4 +1,4 @@
-import { SigningKeySetSchema, type AuthConfigInput, type LogLevel, type PostgresOptions } from "@authlith/core";
+import { PASSWORD_LENGTH, SigningKeySetSchema, type AuthConfigInput, type LogLevel, type PostgresOptions } from "@authlith/core";
 import * as z from "zod/mini";
 import type { $ZodError } from "zod/v4/core";
 import "@authlith/core/zod";
@@ -84,7 +84,7 @@ const EnvSchema = z.object({
   AUTHLITH_SESSION_IDLE_TTL_SECONDS: envInt(7 * 24 * 3600),
   AUTHLITH_SESSION_ABSOLUTE_TTL_SECONDS: envInt(30 * 24 * 3600),
   AUTHLITH_REVOCATION_RESYNC_SECONDS: envInt(30, 1, 300),
-  AUTHLITH_PASSWORD_MIN_LENGTH: envInt(8, 8, 64),
+  AUTHLITH_PASSWORD_MIN_LENGTH: envInt(PASSWORD_LENGTH.min, PASSWORD_LENGTH.min, PASSWORD_LENGTH.configurableMinUpTo),
   AUTHLITH_TRPC_ADAPTER: z._default(z.enum(["fast", "official"]), "fast"),
   LOG_LEVEL: z._default(z.enum(["debug", "info", "warn", "error"]), "info"),
 });
@@ -147,7 +147,7 @@ export function parseEnvConfig(env: Env, options: { lambda?: boolean } = {}): Ru
       sessionIdleTtlSeconds: e.AUTHLITH_SESSION_IDLE_TTL_SECONDS,
       sessionAbsoluteTtlSeconds: e.AUTHLITH_SESSION_ABSOLUTE_TTL_SECONDS,
       revocationResyncSeconds: e.AUTHLITH_REVOCATION_RESYNC_SECONDS,
-      password: { minLength: e.AUTHLITH_PASSWORD_MIN_LENGTH, maxLength: 256 },
+      password: { minLength: e.AUTHLITH_PASSWORD_MIN_LENGTH },
     },
     http: {
       allowedOrigins: [...new Set([issuerOrigin, ...e.AUTHLITH_ALLOWED_ORIGINS])],

@@ -129,6 +129,32 @@ describe.each(backends)("procedures on $name", (backend) => {
       expect((await client().mutate("auth.register", { email: uniqueEmail(), password: "p".repeat(257) })).status).toBe(400);
     });
 
+    it("applies the one password policy: common, built from the email or the service's name, or holding a lone surrogate", async () => {
+      const email = uniqueEmail("policy");
+      const cases: [string, RegExp][] = [
+        ["password", /too common/],
+        ["12345678", /too common/],
+        ["Iloveyou", /too common/],
+        [`${email.split("@")[0]}!`, /email address/],
+        ["authlith2024", /service's name/],
+        ["abcdefgh\ud800", /invalid character/],
+      ];
+      for (const [password, message] of cases) {
+        const reply = await client().mutate("auth.register", { email, password });
+        expect(reply.status, JSON.stringify(password)).toBe(400);
+        expect(errorOf(reply).fieldErrors?.password?.[0], JSON.stringify(password)).toMatch(message);
+      }
+      expect(await db().select().from(users).where(eq(users.emailCanonical, email.toLowerCase()))).toEqual([]);
+    });
+
+    it("never lets a lone surrogate stand for the replacement character it would be encoded as", async () => {
+      const email = uniqueEmail("surrogate");
+      data(await client().mutate("auth.register", { email, password: "abcdefgh\ufffd-xyz" }));
+      expect((await client().mutate("auth.login", { email, password: "abcdefgh\ud800-xyz" })).status).toBe(401);
+      expect((await client().mutate("auth.login", { email, password: "abcdefgh\udfff-xyz" })).status).toBe(401);
+      expect((await client().mutate("auth.login", { email, password: "abcdefgh\ufffd-xyz" })).status).toBe(200);
+    });
+
     it("limits registrations per IP and says when to retry", async () => {
       const c = client();
       const limit = app.runtime.deps.config.rateLimits.registerPerIp.limit;

@@ -2,6 +2,7 @@ import {
   AuditEvent,
   findSessionByRefreshToken,
   login,
+  passwordMessage,
   register,
   revokeSessions,
   rotateRefreshToken,
@@ -13,11 +14,6 @@ import type { TRPCError } from "@trpc/server";
 import { clearCookie, deliverTokens, presentedRefreshToken, requestedTransport } from "../transport";
 import { authenticate, authedProcedure, publicError, publicProcedure, router } from "../trpc";
 import { loginInput, refreshInput, registerInput } from "./schemas";
-
-const PASSWORD_MESSAGES = {
-  TOO_SHORT: (min: number) => `Password must be at least ${min} characters`,
-  TOO_LONG: () => "Password must be at most 256 characters",
-};
 
 /** The one mapping from core failure codes to tRPC errors for the auth procedures. */
 function toTRPCError(
@@ -48,7 +44,7 @@ export const authRouter = router({
     const result = await register(ctx.deps, ctx.meta, input);
     if (!result.ok) {
       if (result.code === "WEAK_PASSWORD" && result.weakReason) {
-        const message = PASSWORD_MESSAGES[result.weakReason](ctx.deps.config.password.minLength);
+        const message = passwordMessage(result.weakReason, ctx.deps.config.password.minLength);
         throw publicError("BAD_REQUEST", "Invalid input", { fieldErrors: { password: [message] } });
       }
       throw toTRPCError(result.code, result.retryAfterSeconds);

@@ -1,3 +1,4 @@
+import { passwordMessage, passwordShapeProblem, PASSWORD_LENGTH } from "@authlith/core/password-policy";
 import * as z from "zod/mini";
 import "@authlith/core/zod";
 
@@ -7,21 +8,22 @@ export const emailSchema = z.pipe(
   z.email({ message: "Invalid email address" }),
 );
 
-/** Bounds the work before hashing; the policy (code points after NFKC) is checked in core. */
-export const passwordSchema = z.string().check(z.minLength(1), z.maxLength(1024));
+/** Bounds the work before hashing (4 UTF-16 units per code point at most); the policy is core's. */
+export const passwordSchema = z.string().check(z.minLength(1), z.maxLength(PASSWORD_LENGTH.max * 4));
 
 // No control characters in display names: they would end up in mail and UIs.
 const NO_CONTROL_CHARS = /^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}]*$/u;
 
-const codePoints = (value: string) => [...value.normalize("NFKC")].length;
-
 /**
- * A new password: the policy's fixed bounds (8–256 code points after NFKC) here, so they are
- * reported with the other field errors; a configured minimum above 8 is enforced by core.
+ * A new password: what core's policy can judge without context or configuration (characters,
+ * the fixed length bounds), here, so it is reported with the other field errors, in the policy's
+ * words. The rest (a configured minimum, the blocklist, context words) is core's, at the flow.
  */
 export const newPasswordSchema = passwordSchema.check(
-  z.refine((value: string) => codePoints(value) >= 8, "Password must be at least 8 characters"),
-  z.refine((value: string) => codePoints(value) <= 256, "Password must be at most 256 characters"),
+  z.superRefine((value: string, ctx) => {
+    const problem = passwordShapeProblem(value);
+    if (problem) ctx.issues.push({ code: "custom", message: passwordMessage(problem), input: value });
+  }),
 );
 
 export const registerInput = z.strictObject({
