@@ -1,4 +1,4 @@
-import { and, count, eq, gt, sql } from "drizzle-orm";
+import { and, count, eq, gt, inArray, sql } from "drizzle-orm";
 import { AuditEvent, recordAuditEvent } from "./audit";
 import { toIso } from "./clock";
 import { hmacSha256 } from "./crypto";
@@ -242,7 +242,8 @@ async function countRecentFailures(deps: Deps, subject: string, windowSeconds: n
   const lastSuccess = deps.db
     .select({ at: sql`max(${auditEvents.createdAt})` })
     .from(auditEvents)
-    .where(and(eq(auditEvents.subject, subject), eq(auditEvents.type, AuditEvent.loginSucceeded)));
+    // A success ends a run of failures, and so does a password reset (it is how an owner gets back in).
+    .where(and(eq(auditEvents.subject, subject), inArray(auditEvents.type, [AuditEvent.loginSucceeded, AuditEvent.passwordReset])));
   const [row] = await deps.db
     .select({ failures: count() })
     .from(auditEvents)

@@ -13,6 +13,8 @@ export const AuditEvent = {
   loggedOut: "session.logged_out",
   loggedOutAll: "session.logged_out_all",
   revoked: "session.revoked",
+  passwordResetRequested: "password.reset_requested",
+  passwordReset: "password.reset",
 } as const;
 export type AuditEventType = (typeof AuditEvent)[keyof typeof AuditEvent];
 

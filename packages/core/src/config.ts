@@ -23,6 +23,9 @@ const RATE_LIMIT_DEFAULTS = {
   registerPerIp: { limit: 10, windowSeconds: 10 * 60 },
   refreshFailuresPerIp: { limit: 60, windowSeconds: 60 },
   refreshPerSession: { limit: 30, windowSeconds: 60 },
+  resetRequestPerAccount: { limit: 3, windowSeconds: 60 * 60 },
+  resetRequestPerIp: { limit: 10, windowSeconds: 60 * 60 },
+  resetRedeemPerIp: { limit: 20, windowSeconds: 10 * 60 },
 };
 
 /**
@@ -61,6 +64,17 @@ export const AuthConfigSchema = z.object({
     z.object({ minLength: z.int().check(z.minimum(PASSWORD_LENGTH.min), z.maximum(PASSWORD_LENGTH.configurableMinUpTo)) }),
     DEFAULT_PASSWORD_POLICY,
   ),
+  /** What mails say and where their links point (the app, never this API: SECURITY 25). */
+  mail: z._default(
+    z.object({
+      appUrl: z.pipe(
+        z.url({ protocol: /^https?$/ }),
+        z.transform((url: string) => url.replace(/\/+$/, "")),
+      ),
+      serviceName: z._default(z.string().check(z.minLength(1), z.maxLength(100)), "authlith"),
+    }),
+    { appUrl: "http://localhost:5173", serviceName: "authlith" },
+  ),
   rateLimits: z._default(
     z.object({
       loginPerIp: limit(RATE_LIMIT_DEFAULTS.loginPerIp),
@@ -76,6 +90,11 @@ export const AuthConfigSchema = z.object({
       refreshFailuresPerIp: limit(RATE_LIMIT_DEFAULTS.refreshFailuresPerIp),
       /** Rotations per session, counted in the rotating UPDATE itself. */
       refreshPerSession: limit(RATE_LIMIT_DEFAULTS.refreshPerSession),
+      /** Password-reset mails per address (known or not) and per IP. */
+      resetRequestPerAccount: limit(RATE_LIMIT_DEFAULTS.resetRequestPerAccount),
+      resetRequestPerIp: limit(RATE_LIMIT_DEFAULTS.resetRequestPerIp),
+      /** Attempts to redeem a reset token, per IP. */
+      resetRedeemPerIp: limit(RATE_LIMIT_DEFAULTS.resetRedeemPerIp),
     }),
     RATE_LIMIT_DEFAULTS,
   ),

@@ -4,6 +4,7 @@ import { systemClock } from "./clock";
 import { AuthConfigSchema, type AuthConfig, type AuthConfigInput } from "./config";
 import type { Db } from "./db/client";
 import { loadKeySet, type KeySet } from "./keys";
+import type { Mailer } from "./mail/types";
 import { createLogger, type Logger } from "./log";
 import { createArgon2Hasher, type PasswordHasher } from "./password";
 import { createRevocationList, type RevocationList } from "./revocation";
@@ -23,6 +24,7 @@ export interface Deps {
   clock: Clock;
   log: Logger;
   revocations: RevocationList;
+  mailer: Mailer;
 }
 
 /** Who is asking: from API Gateway's request context, never from client-controlled headers. */
@@ -43,6 +45,7 @@ export interface DepsInput {
   clock?: Clock;
   log?: Logger;
   hasher?: PasswordHasher;
+  mailer: Mailer;
 }
 
 export async function createDeps(input: DepsInput): Promise<Deps> {
@@ -61,5 +64,6 @@ export async function createDeps(input: DepsInput): Promise<Deps> {
     accessTokens: createAccessTokenVerifier(keys, accessTokenOptions(config)),
     hasher: input.hasher ?? createArgon2Hasher(config.argon2),
     revocations: createRevocationList(base),
+    mailer: input.mailer,
   };
 }

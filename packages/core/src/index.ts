@@ -20,3 +20,8 @@ export { createMemoryStore } from "./store/memory";
 export { createRedisStore } from "./store/redis";
 export { UUID_PATTERN } from "./ids";
 export { purgeExpired, DEFAULT_PURGE, type PurgeOptions, type PurgeResult } from "./purge";
+export * from "./account-tokens";
+export * from "./password-reset";
+export type { Mailer, MailMessage, MailKind } from "./mail/types";
+export { createDevOutbox, type DevOutbox, type OutboxMail } from "./mail/outbox";
+export { createSesMailer, type SesMailerOptions } from "./mail/ses";

@@ -1,6 +1,7 @@
 import { inArray, lt, or } from "drizzle-orm";
 import type { Clock } from "./clock";
 import type { Db } from "./db/client";
+import { accountTokens } from "./db/account-tokens.sql";
 import { auditEvents } from "./db/audit.sql";
 import { sessions } from "./db/sessions.sql";
 
@@ -22,6 +23,8 @@ export interface PurgeOptions {
 export interface PurgeResult {
   sessions: number;
   auditEvents: number;
+  /** Mailed tokens past their expiry, used or not (they can no longer be redeemed). */
+  accountTokens: number;
   /** False when a table still had rows past its cutoff after `maxBatches` (the next run goes on). */
   complete: boolean;
 }
@@ -39,7 +42,8 @@ const MIN_SESSION_RETENTION_SECONDS = 3600;
 /**
  * Deletes sessions that ended more than `sessionRetentionSeconds` ago (absolute or idle expiry
  * passed, or revoked) and audit events older than `auditRetentionSeconds`, in bounded batches,
- * so a scheduled job keeps both tables from growing without end. Users are never deleted here.
+ * so a scheduled job keeps both tables from growing without end; and mailed tokens (reset links)
+ * once expired, used or not. Users are never deleted here.
  */
 export async function purgeExpired(deps: { db: Db; clock: Clock }, options: PurgeOptions = {}): Promise<PurgeResult> {
   const settings = {
@@ -89,12 +93,25 @@ export async function purgeExpired(deps: { db: Db; clock: Clock }, options: Purg
       )
       .returning({ id: auditEvents.id });
 
+  const tokenBatch = () =>
+    db
+      .delete(accountTokens)
+      .where(
+        inArray(
+          accountTokens.id,
+          db.select({ id: accountTokens.id }).from(accountTokens).where(lt(accountTokens.expiresAt, new Date(now))).limit(settings.batchSize),
+        ),
+      )
+      .returning({ id: accountTokens.id });
+
   const removedSessions = await deleteInBatches(sessionBatch, settings);
   const removedAudit = await deleteInBatches(auditBatch, settings);
+  const removedTokens = await deleteInBatches(tokenBatch, settings);
   return {
     sessions: removedSessions.count,
     auditEvents: removedAudit.count,
-    complete: removedSessions.complete && removedAudit.complete,
+    accountTokens: removedTokens.count,
+    complete: removedSessions.complete && removedAudit.complete && removedTokens.complete,
   };
 }
 

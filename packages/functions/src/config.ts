@@ -16,6 +16,10 @@ export interface RuntimeConfig {
   /** Null when no DATABASE_URL is set: only valid where a database is supplied (dev server, tests). */
   database: PostgresOptions | null;
   redis: { url: string; keyPrefix: string; tls: boolean } | null;
+  /** Running as the deployed function (stricter: Redis required, never the development outbox). */
+  lambda: boolean;
+  /** The SES sender; null: the development outbox (or, on Lambda, a mailer that logs each mail as failed). */
+  mail: { from: string } | null;
   secrets: { signingKeys: unknown; hmacSecret: string };
   logLevel: LogLevel;
 }
@@ -86,6 +90,9 @@ const EnvSchema = z.object({
   AUTHLITH_REVOCATION_RESYNC_SECONDS: envInt(30, 1, 300),
   AUTHLITH_PASSWORD_MIN_LENGTH: envInt(PASSWORD_LENGTH.min, PASSWORD_LENGTH.min, PASSWORD_LENGTH.configurableMinUpTo),
   AUTHLITH_TRPC_ADAPTER: z._default(z.enum(["fast", "official"]), "fast"),
+  AUTHLITH_APP_URL: z.optional(z.url({ protocol: /^https?$/ })),
+  AUTHLITH_SERVICE_NAME: z._default(z.string().check(z.minLength(1), z.maxLength(100)), "authlith"),
+  AUTHLITH_MAIL_FROM: z.optional(z.string().check(z.regex(/^(?:[^<>\r\n]*<)?[^@\s<>]+@[^@\s<>]+>?$/, "must be an address, or a name and <address>"))),
   LOG_LEVEL: z._default(z.enum(["debug", "info", "warn", "error"]), "info"),
 });
 
@@ -137,6 +144,8 @@ export function parseEnvConfig(env: Env, options: { lambda?: boolean } = {}): Ru
   const e = parse(EnvSchema, env);
   if (options.lambda && !e.REDIS_URL) throw new Error("authlith: invalid configuration\n  REDIS_URL: required on Lambda (or a linked Redis)");
   const issuerOrigin = new URL(e.AUTHLITH_ISSUER).origin;
+  // Mail links go to the app: the one named, else the first allowed origin that is not this API.
+  const appUrl = e.AUTHLITH_APP_URL ?? e.AUTHLITH_ALLOWED_ORIGINS.find((o) => o !== issuerOrigin) ?? issuerOrigin;
   return {
     auth: {
       issuer: e.AUTHLITH_ISSUER,
@@ -148,6 +157,7 @@ export function parseEnvConfig(env: Env, options: { lambda?: boolean } = {}): Ru
       sessionAbsoluteTtlSeconds: e.AUTHLITH_SESSION_ABSOLUTE_TTL_SECONDS,
       revocationResyncSeconds: e.AUTHLITH_REVOCATION_RESYNC_SECONDS,
       password: { minLength: e.AUTHLITH_PASSWORD_MIN_LENGTH },
+      mail: { appUrl, serviceName: e.AUTHLITH_SERVICE_NAME },
     },
     http: {
       allowedOrigins: [...new Set([issuerOrigin, ...e.AUTHLITH_ALLOWED_ORIGINS])],
@@ -158,6 +168,8 @@ export function parseEnvConfig(env: Env, options: { lambda?: boolean } = {}): Ru
     },
     database: databaseOptions(e),
     redis: e.REDIS_URL ? { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX, tls: e.REDIS_URL.startsWith("rediss:") } : null,
+    lambda: options.lambda ?? false,
+    mail: e.AUTHLITH_MAIL_FROM ? { from: e.AUTHLITH_MAIL_FROM } : null,
     secrets: { signingKeys: e.AUTHLITH_SIGNING_KEYS, hmacSecret: e.AUTHLITH_HMAC_SECRET },
     logLevel: e.LOG_LEVEL,
   };

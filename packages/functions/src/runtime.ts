@@ -4,7 +4,11 @@ import {
   createMemoryStore,
   createPostgresDb,
   createRedisStore,
+  createDevOutbox,
+  createSesMailer,
   type Clock,
+  type DevOutbox,
+  type Mailer,
   type Db,
   type Logger,
   type Deps,
@@ -15,6 +19,8 @@ import type { RuntimeConfig } from "./config";
 
 export interface Runtime {
   deps: Deps;
+  /** The development outbox, when mail is not sent through SES (dev server, tests). */
+  outbox: DevOutbox | null;
   handle: ApiHandler;
   close(): Promise<void>;
 }
@@ -26,7 +32,7 @@ export interface Runtime {
  */
 export async function createRuntime(
   config: RuntimeConfig,
-  provided: { db?: { db: Db; close(): Promise<void> }; store?: EphemeralStore; clock?: Clock; log?: Logger } = {},
+  provided: { db?: { db: Db; close(): Promise<void> }; store?: EphemeralStore; clock?: Clock; log?: Logger; mailer?: Mailer } = {},
 ): Promise<Runtime> {
   const log = provided.log ?? createLogger({ level: config.logLevel, base: { service: "authlith" } });
   if (!provided.db && !config.database) throw new Error("authlith: DATABASE_URL (or a linked Database) is required");
@@ -36,6 +42,8 @@ export async function createRuntime(
     (config.redis
       ? createRedisStore({ url: config.redis.url, keyPrefix: config.redis.keyPrefix })
       : createMemoryStore({ clock: provided.clock }));
+  const outbox = provided.mailer || config.mail || config.lambda ? null : createDevOutbox({ print: (line) => log.info("mail.outbox", { line }) });
+  const mailer = provided.mailer ?? (config.mail ? createSesMailer({ from: config.mail.from }) : (outbox ?? unconfiguredMailer));
   // Connect while the keys are imported; a failure here is not fatal (each request has fallbacks).
   void store.ping().catch(() => log.warn("startup.redis_unavailable"));
   const deps = await createDeps({
@@ -46,12 +54,21 @@ export async function createRuntime(
     store,
     log,
     clock: provided.clock,
+    mailer,
   });
   return {
     deps,
+    outbox,
     handle: createApiHandler(deps, config.http),
     async close() {
       await Promise.allSettled([store.close(), database.close()]);
     },
   };
 }
+
+/** On Lambda without AUTHLITH_MAIL_FROM: every mail fails, and is logged as mail.failed. */
+const unconfiguredMailer: Mailer = {
+  send: async () => {
+    throw new Error("mail is not configured (AUTHLITH_MAIL_FROM)");
+  },
+};

@@ -148,6 +148,15 @@ async function script(app: TestApp, send: Send): Promise<Step[]> {
     await app.runtime.deps.db.execute(sql`ALTER TABLE audit_events_gone RENAME TO audit_events`);
   }
 
+  // account.*
+  await step("account.requestPasswordReset", native, post("account.requestPasswordReset", { email: "second@example.com" }));
+  await step("account.requestPasswordReset unknown", native, post("account.requestPasswordReset", { email: "nobody@example.com" }));
+  await step("account.resetPassword bad token", native, post("account.resetPassword", { token: "nope", newPassword: "a long new passphrase" }));
+  await step("account.resetPassword weak", native, post("account.resetPassword", { token: "x", newPassword: "short" }));
+  const link = app.runtime.outbox!.lastTo("second@example.com", "password_reset")!.link!;
+  const resetToken = decodeURIComponent(link.split("#token=")[1]!);
+  await step("account.resetPassword", native, post("account.resetPassword", { token: resetToken, newPassword: "a long new passphrase" }));
+
   // auth.logout and auth.logoutAll
   await step("logout (token)", native, post("auth.logout", undefined, bearer(fresh)));
   await step("logout with nothing", browser, { ...post("auth.logout"), cookies: [] });
@@ -222,5 +231,6 @@ function procedureOf(label: string): string {
   const first = label.split(" ")[0]!;
   if (first.includes(".")) return first;
   if (first === "ping") return "system.ping";
+  if (first.startsWith("account.")) return first;
   return `auth.${first}`;
 }

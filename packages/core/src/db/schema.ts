@@ -1,3 +1,4 @@
 export * from "./users.sql";
 export * from "./sessions.sql";
 export * from "./audit.sql";
+export * from "./account-tokens.sql";

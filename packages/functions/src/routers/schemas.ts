@@ -45,3 +45,10 @@ export const refreshTokenField = z.string().check(z.minLength(1), z.maxLength(25
 export const refreshInput = z.optional(z.strictObject({ refreshToken: z.optional(refreshTokenField) }));
 
 export const sessionIdInput = z.strictObject({ sessionId: z.uuid({ message: "Invalid session id" }) });
+
+export const requestPasswordResetInput = z.strictObject({ email: emailSchema });
+
+export const resetPasswordInput = z.strictObject({
+  token: z.string().check(z.minLength(1), z.maxLength(128)),
+  newPassword: newPasswordSchema,
+});

@@ -1,0 +1,50 @@
+import type { MailMessage } from "./types";
+
+/**
+ * The mails, plain text and simple HTML. Links point at the app (`appUrl`), which POSTs the token
+ * to the API: a GET on a link (a mail scanner, a link preview) changes nothing (SECURITY 25).
+ */
+export interface MailContext {
+  appUrl: string;
+  serviceName: string;
+}
+
+const escape = (text: string) =>
+  text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
+
+function render(kind: MailMessage["kind"], to: string, subject: string, paragraphs: string[], link?: { url: string; label: string }): MailMessage {
+  const text = [...paragraphs, ...(link ? [`${link.label}: ${link.url}`] : [])].join("\n\n");
+  const html = [
+    "<!doctype html><html><body style=\"font-family: sans-serif; line-height: 1.5\">",
+    ...paragraphs.map((p) => `<p>${escape(p)}</p>`),
+    ...(link ? [`<p><a href="${escape(link.url)}">${escape(link.label)}</a></p>`] : []),
+    "</body></html>",
+  ].join("\n");
+  return { to, subject, text, html, kind, ...(link ? { link: link.url } : {}) };
+}
+
+/** `<appUrl>/<path>#token=<token>`: in the fragment, so it never reaches a server's logs or a Referer. */
+export const appLink = (context: MailContext, path: string, token: string): string =>
+  `${context.appUrl.replace(/\/+$/, "")}/${path}#token=${encodeURIComponent(token)}`;
+
+export function passwordResetMail(context: MailContext, to: string, token: string, validMinutes: number): MailMessage {
+  return render(
+    "password_reset",
+    to,
+    `Reset your ${context.serviceName} password`,
+    [
+      `Someone (we hope you) asked to reset the password of your ${context.serviceName} account.`,
+      `The link below works once, for ${validMinutes} minutes. If you did not ask, ignore this mail: your password stays as it is.`,
+    ],
+    { url: appLink(context, "reset-password", token), label: "Choose a new password" },
+  );
+}
+
+export function passwordChangedMail(context: MailContext, to: string, how: "reset" | "change"): MailMessage {
+  return render("password_changed", to, `Your ${context.serviceName} password was changed`, [
+    how === "reset"
+      ? `The password of your ${context.serviceName} account was just reset, and every device was signed out.`
+      : `The password of your ${context.serviceName} account was just changed, and your other devices were signed out.`,
+    "If this was not you, reset your password at once and contact us.",
+  ]);
+}
