@@ -2,7 +2,8 @@ import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { randomBytes } from "node:crypto";
-import { generateSigningKey, type Db, type SigningAlgorithm } from "@authlith/core";
+import { createDevOutbox, generateSigningKey, type Db, type DevOutbox, type SigningAlgorithm } from "@authlith/core";
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import type { Server } from "node:http";
 import type { ApiHandler } from "./app";
 import { parseEnvConfig, type Env, type RuntimeConfig } from "./config";
@@ -49,8 +50,11 @@ export async function startDevServer(env: Env = process.env) {
     rejectReady = reject;
   });
   ready.catch(() => {}); // a failed start is reported by startDevServer itself
+  // The development outbox: every mail printed as one line with its link, and listed at
+  // GET /dev/mail (this server only; the Lambda has no such route).
+  const outbox = createDevOutbox({ print: (line) => process.stdout.write(`${line}\n`) });
   const server = createLocalServer(
-    async (event, context) => (await ready)(event, context),
+    async (event, context) => (event.rawPath === "/dev/mail" ? devMail(event, outbox) : (await ready)(event, context)),
     (error) => process.stderr.write(`dev server: ${String(error)}\n`),
   );
   await new Promise<void>((resolveListen, reject) => {
@@ -71,7 +75,7 @@ export async function startDevServer(env: Env = process.env) {
       const pglite = await createPgliteDb({ dataDir: join(dataDir, "pglite"), migrationsFolder: MIGRATIONS_FOLDER });
       embedded = { db: pglite.db, close: pglite.close };
     }
-    const runtime = await createRuntime(config, embedded ? { db: embedded } : {});
+    const runtime = await createRuntime(config, { ...(embedded ? { db: embedded } : {}), ...(config.mail ? {} : { outbox }) });
     resolveReady(runtime.handle);
     return devServer(server, runtime, config, actualPort, dataDir);
   } catch (error) {
@@ -79,6 +83,13 @@ export async function startDevServer(env: Env = process.env) {
     server.close();
     throw error;
   }
+}
+
+/** GET /dev/mail: the outbox, newest first. */
+function devMail(event: APIGatewayProxyEventV2, outbox: DevOutbox): APIGatewayProxyStructuredResultV2 {
+  if (event.requestContext.http.method !== "GET") return { statusCode: 405, headers: { allow: "GET" }, body: "" };
+  const mails = outbox.list().reverse().map(({ to, subject, kind, link, text, sentAt }) => ({ sentAt, kind, to, subject, link, text }));
+  return { statusCode: 200, headers: { "content-type": "application/json", "cache-control": "no-store" }, body: JSON.stringify({ mails }) };
 }
 
 function devServer(server: Server, runtime: Runtime, config: RuntimeConfig, actualPort: number, dataDir: string) {
@@ -116,6 +127,7 @@ async function main() {
       `  curl -s -X POST ${url}/trpc/auth.register -H 'content-type: application/json' -H 'x-authlith-transport: token' \\`,
       `       -d '{"email":"ada@example.com","password":"correct horse battery staple"}'`,
       `  curl -s ${url}/trpc/auth.me -H "authorization: Bearer <accessToken from above>"`,
+      `  curl -s ${url}/dev/mail      # mails this server "sent" (printed here too)`,
       ``,
       `READY ${url}`,
       ``,

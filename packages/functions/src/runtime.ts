@@ -32,7 +32,7 @@ export interface Runtime {
  */
 export async function createRuntime(
   config: RuntimeConfig,
-  provided: { db?: { db: Db; close(): Promise<void> }; store?: EphemeralStore; clock?: Clock; log?: Logger; mailer?: Mailer } = {},
+  provided: { db?: { db: Db; close(): Promise<void> }; store?: EphemeralStore; clock?: Clock; log?: Logger; mailer?: Mailer; outbox?: DevOutbox } = {},
 ): Promise<Runtime> {
   const log = provided.log ?? createLogger({ level: config.logLevel, base: { service: "authlith" } });
   if (!provided.db && !config.database) throw new Error("authlith: DATABASE_URL (or a linked Database) is required");
@@ -42,7 +42,8 @@ export async function createRuntime(
     (config.redis
       ? createRedisStore({ url: config.redis.url, keyPrefix: config.redis.keyPrefix })
       : createMemoryStore({ clock: provided.clock }));
-  const outbox = provided.mailer || config.mail || config.lambda ? null : createDevOutbox({ print: (line) => log.info("mail.outbox", { line }) });
+  const outbox =
+    provided.outbox ?? (provided.mailer || config.mail || config.lambda ? null : createDevOutbox({ print: (line) => log.info("mail.outbox", { line }) }));
   const mailer = provided.mailer ?? (config.mail ? createSesMailer({ from: config.mail.from }) : (outbox ?? unconfiguredMailer));
   // Connect while the keys are imported; a failure here is not fatal (each request has fallbacks).
   void store.ping().catch(() => log.warn("startup.redis_unavailable"));

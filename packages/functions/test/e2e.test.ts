@@ -35,6 +35,23 @@ describe("end to end: the dev server over HTTP with the real @trpc/client", () =
     expect((await stat(join(dataDir, "dev-keys-es256.json"))).mode & 0o077).toBe(0);
   });
 
+  it("keeps a development outbox: each mail printed as one line with its link, and listed at GET /dev/mail", async () => {
+    const email = uniqueEmail("outbox");
+    const post = (path: string, body: unknown) =>
+      fetch(`${server.url}/trpc/${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    expect((await post("auth.register", { email, password: PASSWORD })).status).toBe(200);
+    expect((await post("account.requestPasswordReset", { email })).status).toBe(200);
+    const listed = (await (await fetch(`${server.url}/dev/mail`)).json()) as { mails: { to: string; kind: string; link: string }[] };
+    const mail = listed.mails.find((m) => m.to === email)!;
+    expect(mail).toMatchObject({ kind: "password_reset" });
+    expect(mail.link).toMatch(/^http:\/\/localhost:5173\/reset-password#token=[A-Za-z0-9_-]{43}$/);
+    await expect.poll(() => server.output()).toContain(`mail password_reset to ${email}: Reset your authlith password ${mail.link}`);
+    // The link's token sets a new password through the API.
+    const token = decodeURIComponent(mail.link.split("#token=")[1]!);
+    expect((await post("account.resetPassword", { token, newPassword: "a fresh passphrase for e2e" })).status).toBe(200);
+    expect((await post("auth.login", { email, password: "a fresh passphrase for e2e" })).status).toBe(200);
+  });
+
   it("runs the whole flow through @authlith/client with the token transport", async () => {
     const events: SessionEvent["type"][] = [];
     const client = createAuthClient({ url: server.url, transport: "token" });

@@ -229,6 +229,10 @@ describe.each(backends)("password reset on $name", (backend) => {
     });
   });
 
+  it("has no outbox route in the handler the Lambda serves (only the dev server lists mail)", async () => {
+    expect((await client().request({ path: "/dev/mail" })).status).toBe(404);
+  });
+
   it("links to the configured app, not to this API", () => {
     expect(app.runtime.deps.config.mail.appUrl).toBe("https://app.example.test");
     expect(APP_ORIGIN).not.toBe(app.runtime.deps.config.issuer);
