@@ -32,6 +32,9 @@ export function benchConfig(env: Record<string, string>): RuntimeConfig {
     registerPerIp: high,
     refreshFailuresPerIp: high,
     refreshPerSession: high,
+    resetRequestPerAccount: high,
+    resetRequestPerIp: high,
+    resetRedeemPerIp: high,
   };
   return config;
 }

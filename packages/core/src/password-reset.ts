@@ -1,4 +1,4 @@
-import { sql } from "drizzle-orm";
+import { sql, type SQL } from "drizzle-orm";
 import { canonicalEmail, emailSubject } from "./accounts";
 import {
   accountTokenHash,
@@ -41,22 +41,18 @@ export async function requestPasswordReset(deps: Deps, meta: RequestMeta, input:
     deps.db,
     sql`SELECT id, email FROM users WHERE email_canonical = ${canonical}::text AND disabled_at IS NULL LIMIT 1`,
   );
-  // Both paths make a token and a mail and run one more statement; only a real account's are kept.
+  // Both paths make a token and a mail and write one statement (its commit is most of the cost):
+  // a real account's token and audit event, or for an unknown address its audit event alone.
   const issued = newAccountToken("password_reset", user?.id ?? "00000000-0000-7000-8000-000000000000", now);
   const mail = passwordResetMail(deps.config.mail, user?.email ?? input.email, issued.token, ACCOUNT_TOKEN_TTL_SECONDS.password_reset / 60);
+  const audit = (from: SQL) => sql`INSERT INTO audit_events (id, type, user_id, subject, ip, user_agent, request_id, created_at)
+      SELECT gen_random_uuid(), ${AuditEvent.passwordResetRequested}::text, ${user?.id ?? null}::uuid, ${subject}::text,
+        ${meta.ip}::text, ${meta.userAgent}::text, ${meta.requestId}::text, ${toIso(now)}::timestamptz ${from}`;
   if (!user) {
-    await queryRows(deps.db, sql`SELECT 1 FROM account_tokens WHERE token_hash = ${issued.row.tokenHash}::bytea`);
+    await queryRows(deps.db, sql`${audit(sql``)} RETURNING id`);
     return ok(undefined);
   }
-  await queryRows(
-    deps.db,
-    sql`WITH ${issueAccountTokenCtes(issued.row)}, audit AS (
-      INSERT INTO audit_events (id, type, user_id, subject, ip, user_agent, request_id, created_at)
-      SELECT gen_random_uuid(), ${AuditEvent.passwordResetRequested}::text, ${user.id}::uuid, ${subject}::text,
-        ${meta.ip}::text, ${meta.userAgent}::text, ${meta.requestId}::text, ${toIso(now)}::timestamptz FROM issued
-    )
-    SELECT id FROM issued`,
-  );
+  await queryRows(deps.db, sql`WITH ${issueAccountTokenCtes(issued.row)}, audit AS (${audit(sql`FROM issued`)}) SELECT id FROM issued`);
   await deliver(deps, meta.requestId, mail);
   return ok(undefined);
 }
