@@ -54,6 +54,18 @@ export interface AuthClient {
   /** Creates an account and signs in. */
   register(input: RegisterInput): Promise<TokenResponse>;
   login(input: LoginInput): Promise<TokenResponse>;
+  /**
+   * Starts a password reset: mails a link to the address if it has an account. The answer is the
+   * same either way (it never tells whether the address is registered); only rate limits refuse.
+   */
+  requestPasswordReset(input: { email: string }): Promise<void>;
+  /**
+   * Sets a new password with the token from a reset link (the app reads it from the link's
+   * `#token=` fragment and calls this). Every session of the account ends; nobody is signed in.
+   * Fails with kind "validation": reason INVALID_TOKEN (used, expired, superseded) or
+   * `fieldErrors.newPassword` (the password policy).
+   */
+  resetPassword(input: { token: string; newPassword: string }): Promise<void>;
   /** Picks up an existing session (after a page reload, from another tab or the cookie): the user, or null. */
   restore(): Promise<User | null>;
   me(): Promise<Me>;
@@ -259,6 +271,8 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
       await accept(result, "signed_in");
       return result;
     },
+    requestPasswordReset: (input) => rpc("mutation", "account", "requestPasswordReset", input).then(() => {}),
+    resetPassword: (input) => rpc("mutation", "account", "resetPassword", input).then(() => {}),
     async restore() {
       if (held && isFresh(held)) return held.user;
       return (await renew(null, null, false))?.user ?? null;

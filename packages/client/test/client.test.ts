@@ -284,3 +284,31 @@ describe("sign-in and errors, against a real dev server", () => {
     expect(deviceStorage.written.includes(null)).toBe(false); // logout kept it
   });
 });
+
+describe("password reset through the client, against a real dev server", () => {
+  it("asks for a link, reads it from the dev outbox, sets a new password, and every old session is gone", async () => {
+    const email = uniqueEmail("client-reset");
+    const { client, events } = newClient();
+    await client.register({ email, password: PASSWORD });
+    const stranger = createAuthClient({ url: server.url, transport: "token" });
+    await stranger.requestPasswordReset({ email });
+    // The same answer for an address without an account: nothing to tell them apart.
+    await expect(stranger.requestPasswordReset({ email: uniqueEmail("nobody") })).resolves.toBeUndefined();
+    const outbox = (await (await fetch(`${server.url}/dev/mail`)).json()) as { mails: { to: string; kind: string; link: string }[] };
+    const link = outbox.mails.find((mail) => mail.to === email && mail.kind === "password_reset")!.link;
+    const token = decodeURIComponent(new URL(link).hash.replace(/^#token=/, ""));
+
+    const weak = await stranger.resetPassword({ token, newPassword: "password" }).then(() => null, (e: unknown) => e);
+    expect(weak).toMatchObject({ kind: "validation" });
+    expect((weak as AuthClientError).fieldErrors.newPassword?.[0]).toMatch(/too common/);
+    await stranger.resetPassword({ token, newPassword: "an entirely new passphrase" });
+    const reused = await stranger.resetPassword({ token, newPassword: "another new passphrase" }).then(() => null, (e: unknown) => e);
+    expect(reused).toMatchObject({ kind: "validation", reason: "INVALID_TOKEN" });
+
+    // The session that was open before the reset is over on its next call.
+    await expect(client.me()).rejects.toMatchObject({ kind: "unauthorized" });
+    expect(events.at(-1)).toMatchObject({ type: "signed_out" });
+    await stranger.login({ email, password: "an entirely new passphrase" });
+    expect((await stranger.me()).user.email).toBe(email);
+  });
+});
