@@ -162,8 +162,10 @@ export async function login(deps: Deps, meta: RequestMeta, input: LoginInput): P
   const [committed, signedIn] = await settleAll([
     writeIf(
       deps.db,
+      // Only while the account is enabled, holding it so (FOR SHARE) until COMMIT: a disable that
+      // runs meanwhile waits for this sign-in and then ends its session too.
       sql`WITH s AS (
-        ${insertSessionSql(session.row)}
+        ${insertSessionSql(session.row, sql`FROM users WHERE id = ${user.publicUser.id}::uuid AND disabled_at IS NULL FOR SHARE`)}
         RETURNING id
       )
       ${insertAuditSql(deps, meta, AuditEvent.loginSucceeded, { userId: sql`${user.publicUser.id}::uuid`, sessionId: sql`s.id`, subject, from: sql`FROM s` })}`,

@@ -15,6 +15,8 @@ export const AuditEvent = {
   revoked: "session.revoked",
   passwordResetRequested: "password.reset_requested",
   passwordReset: "password.reset",
+  disabled: "user.disabled",
+  enabled: "user.enabled",
 } as const;
 export type AuditEventType = (typeof AuditEvent)[keyof typeof AuditEvent];
 

@@ -25,3 +25,4 @@ export * from "./password-reset";
 export type { Mailer, MailMessage, MailKind } from "./mail/types";
 export { createDevOutbox, type DevOutbox, type OutboxMail } from "./mail/outbox";
 export { createSesMailer, type SesMailerOptions } from "./mail/ses";
+export * from "./account-status";

@@ -24,6 +24,19 @@ async function readOrCreate(path: string, make: () => Promise<string>): Promise<
   }
 }
 
+/** The environment with the development key set and HMAC secret of `dataDir` (made on first use). */
+export async function withDevSecrets(env: Env, dataDir: string): Promise<Env> {
+  const alg = (env.AUTHLITH_SIGNING_ALG ?? "ES256") as SigningAlgorithm;
+  const devEnv: Env = { ...env };
+  devEnv.AUTHLITH_SIGNING_KEYS ??= await readOrCreate(join(dataDir, `dev-keys-${alg.toLowerCase()}.json`), async () =>
+    JSON.stringify({ keys: [await generateSigningKey(alg)] }, null, 2),
+  );
+  devEnv.AUTHLITH_HMAC_SECRET ??= (
+    await readOrCreate(join(dataDir, "dev-hmac-secret"), async () => randomBytes(32).toString("base64url"))
+  ).trim();
+  return devEnv;
+}
+
 /**
  * `npm run dev`: the Lambda handler on a local port. Without DATABASE_URL, PGlite under the data
  * directory (migrations applied at start); without REDIS_URL, the in-process store; a development
@@ -33,14 +46,7 @@ export async function startDevServer(env: Env = process.env) {
   const port = Number(env.PORT ?? 3000);
   const dataDir = resolve(env.AUTHLITH_DATA_DIR ?? ".data");
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const alg = (env.AUTHLITH_SIGNING_ALG ?? "ES256") as SigningAlgorithm;
-  const devEnv: Env = { ...env };
-  devEnv.AUTHLITH_SIGNING_KEYS ??= await readOrCreate(join(dataDir, `dev-keys-${alg.toLowerCase()}.json`), async () =>
-    JSON.stringify({ keys: [await generateSigningKey(alg)] }, null, 2),
-  );
-  devEnv.AUTHLITH_HMAC_SECRET ??= (
-    await readOrCreate(join(dataDir, "dev-hmac-secret"), async () => randomBytes(32).toString("base64url"))
-  ).trim();
+  const devEnv = await withDevSecrets(env, dataDir);
   // Bind first, so that PORT=0 (any free port) still gives a correct issuer and URL; requests
   // that arrive before the runtime is ready wait for it.
   let resolveReady!: (handle: ApiHandler) => void;
