@@ -16,7 +16,7 @@ import { round, type Summary } from "./lib/stats";
 import { measureAdapters } from "./scenarios/adapter";
 import { measureColdStart } from "./scenarios/cold-start";
 import { costModel } from "./scenarios/cost";
-import { measureResetEnumeration } from "./scenarios/enumeration";
+import { measureLoginEnumeration, measureResetEnumeration } from "./scenarios/enumeration";
 import { measureLogin, measureRefresh, PASSWORD, ratio, registerBenchUser } from "./scenarios/latency";
 import { measurePasswordPolicy } from "./scenarios/password-policy";
 import { measurePeer } from "./scenarios/peer";
@@ -111,6 +111,8 @@ async function main() {
 
     log("enumeration: password-reset requests, existing vs unknown address");
     const resetEnumeration = await measureResetEnumeration(runtime, quick ? 60 : 300, plan.warmup);
+    log("enumeration: failed sign-ins, existing vs unknown address");
+    const loginEnumeration = await measureLoginEnumeration(runtime, quick ? 40 : 150, plan.warmup);
 
     log("peer: Better Auth on the same Postgres");
     const peer = await measurePeer(runtime, plan.peer, plan.warmup);
@@ -157,6 +159,7 @@ async function main() {
       sessionCheckVsBetterAuth: round(peer.authlith.me.median / peer.betterAuth.getSession.median),
       refreshVsBetterAuthSessionCheck: round(peer.authlith.refresh.median / peer.betterAuth.getSession.median),
       resetRequestExistingMinusUnknownMs: round(resetEnumeration.medianDifferenceMs, 2),
+      failedLoginExistingMinusUnknownMs: round(loginEnumeration.medianDifferenceMs, 2),
       passwordPolicyCheckUs: round(passwordPolicy.checkUs.median, 1),
       passwordPolicyBundleBytes: passwordPolicy.bundleBytes,
       largeOverSmallLogin: round(scale.large.login.median / scale.small.login.median),
@@ -170,6 +173,7 @@ async function main() {
       coldStartMs: { max: 90, met: summary.coldStartMs <= 90 },
       loginPeakRssMb: { max: 128, met: summary.loginPeakRssMb <= 128 },
       resetRequestExistingMinusUnknownMs: { max: 2, met: Math.abs(summary.resetRequestExistingMinusUnknownMs) <= 2 },
+      failedLoginExistingMinusUnknownMs: { max: 10, met: Math.abs(summary.failedLoginExistingMinusUnknownMs) <= 10 },
     };
     machine.loadAverageAtStart = machine.loadAverageAtStart;
     const result = {
@@ -186,7 +190,7 @@ async function main() {
       adapters,
       scale: { ...scale, seedSeconds: round(seedMs / 1000, 1) },
       passwordPolicy,
-      enumeration: { passwordReset: resetEnumeration },
+      enumeration: { passwordReset: resetEnumeration, failedLogin: loginEnumeration },
       peer,
       cost,
       plan,
@@ -296,6 +300,7 @@ function renderTable(r: any): string {
     ["login vs Better Auth sign-in", `${s.loginVsBetterAuth}×`, "report", `authlith ${ms(r.peer.authlith.login)}; Better Auth ${ms(r.peer.betterAuth.signIn)}`],
     ["me vs Better Auth get-session", `${s.sessionCheckVsBetterAuth}×`, "report", `authlith me ${ms(r.peer.authlith.me)}, refresh ${ms(r.peer.authlith.refresh)}; Better Auth ${ms(r.peer.betterAuth.getSession)}`],
     ["reset request: existing − unknown address", `${s.resetRequestExistingMinusUnknownMs} ms`, `|Δ| ≤ 2 (${mark(t.resetRequestExistingMinusUnknownMs.met)})`, `median of alternated requests, each address once: existing ${ms(r.enumeration.passwordReset.existing)}, unknown ${ms(r.enumeration.passwordReset.unknown)}`],
+    ["failed sign-in: existing − unknown address", `${s.failedLoginExistingMinusUnknownMs} ms`, `|Δ| ≤ 10 (${mark(t.failedLoginExistingMinusUnknownMs.met)})`, `median of alternated attempts: wrong password ${ms(r.enumeration.failedLogin.existing)}, unknown address ${ms(r.enumeration.failedLogin.unknown)}`],
     ["password policy per sign-up", `${s.passwordPolicyCheckUs} µs`, "report", `length, surrogates, blocklist (Bloom filter, 49,233 passwords) and context words: ${fmt(r.passwordPolicy.checkUs.median)} µs (${fmt(r.passwordPolicy.checkUs.min)}–${fmt(r.passwordPolicy.checkUs.max)}); first check ${fmt(r.passwordPolicy.firstCheckMs)} ms (decodes the filter); ${(s.passwordPolicyBundleBytes / 1024).toFixed(0)} KiB of bundle`],
     ["scale: login, large ÷ 10 users", `${s.largeOverSmallLogin}×`, "flat", `${r.scale.large.users.toLocaleString("en")} users: ${ms(r.scale.large.login)}; 10 users: ${ms(r.scale.small.login)}`],
     ["scale: refresh, large ÷ 10 users", `${s.largeOverSmallRefresh}×`, "flat", `${ms(r.scale.large.refresh)} vs ${ms(r.scale.small.refresh)}`],

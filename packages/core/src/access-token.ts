@@ -25,7 +25,7 @@ export interface AccessTokenOptions {
   issuer: string;
   audience: string;
   ttlSeconds: number;
-  /** Allowed clock skew when checking exp/nbf/iat; at most 30 s (SECURITY 13). */
+  /** Allowed clock skew when checking exp/nbf/iat; at most 30 s (docs/security.md §13). */
   clockToleranceSeconds: number;
 }
 

@@ -16,7 +16,7 @@ export interface AccountStatusChange {
 }
 
 /**
- * Disables an account (SECURITY 19): in one statement it is marked disabled, every session of it
+ * Disables an account (docs/security.md §19): in one statement it is marked disabled, every session of it
  * ends, and the change is recorded; then the sessions go on the revocation list, so its access
  * tokens are refused on their very next request. A disabled account cannot sign in (the answer is
  * that of a wrong password), refresh, or reset its way back: reset links are neither sent nor

@@ -4,7 +4,7 @@ import { randomSecret, sha256, toBase64Url } from "./crypto";
 import { uuidv7 } from "./ids";
 
 /**
- * Tokens sent by mail (SECURITY 23): 256 bits from the CSPRNG, stored only as SHA-256 of purpose
+ * Tokens sent by mail (docs/security.md §23): 256 bits from the CSPRNG, stored only as SHA-256 of purpose
  * and token, so a token issued for one purpose is unknown to every other. One live token per user
  * and purpose: issuing one deletes the older ones. Redeeming is one conditional UPDATE, so of two
  * concurrent redemptions exactly one wins.

@@ -48,7 +48,7 @@ export async function register(
     { key: `register:ip:${rateLimitIp(meta.ip)}`, limit: deps.config.rateLimits.registerPerIp, by: 1 },
   ]);
   if (limits.state === "limited") return fail("RATE_LIMITED", limits.retryAfterSeconds);
-  // Per-IP limits fail open when Redis is down (SECURITY 32).
+  // Per-IP limits fail open when Redis is down (docs/security.md §32).
 
   const now = deps.clock.now();
   const userId = uuidv7(now);
@@ -88,7 +88,7 @@ export interface LoginInput {
 export type LoginError = "INVALID_CREDENTIALS" | "RATE_LIMITED";
 
 /**
- * Signs a user in with email and password (SECURITY 5–10). Unknown email, wrong password and
+ * Signs a user in with email and password (docs/security.md §5–10). Unknown email, wrong password and
  * disabled account are the same failure, and an unknown email costs one argon2 verification
  * too. Limits: attempts per IP, and failures per account (keyed by the email, known or not, so a
  * lock reveals nothing either). When Redis is down, the per-IP limit fails open and the
@@ -225,7 +225,7 @@ async function findUserByEmail(deps: Deps, canonical: string) {
   return { publicUser, passwordHash: row.password_hash, disabled: row.disabled };
 }
 
-/** Re-hashes with the current parameters after a successful sign-in (SECURITY 3). Best effort. */
+/** Re-hashes with the current parameters after a successful sign-in (docs/security.md §3). Best effort. */
 async function upgradeHash(deps: Deps, userId: string, password: string) {
   try {
     const passwordHash = await deps.hasher.hash(password);

@@ -64,7 +64,7 @@ export const AuthConfigSchema = z.object({
     z.object({ minLength: z.int().check(z.minimum(PASSWORD_LENGTH.min), z.maximum(PASSWORD_LENGTH.configurableMinUpTo)) }),
     DEFAULT_PASSWORD_POLICY,
   ),
-  /** What mails say and where their links point (the app, never this API: SECURITY 25). */
+  /** What mails say and where their links point (the app, never this API: docs/security.md §25). */
   mail: z._default(
     z.object({
       appUrl: z.pipe(

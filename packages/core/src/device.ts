@@ -1,7 +1,7 @@
 import { bytesEqual, fromBase64Url, hmacSha256, randomSecret, toBase64Url } from "./crypto";
 
 /**
- * Known-device tokens (SECURITY 10: "locking must not become a weapon"). A successful sign-in
+ * Known-device tokens (docs/security.md §10: "locking must not become a weapon"). A successful sign-in
  * hands the device a token bound to that account; later sign-in attempts that carry it count
  * against the device's own failure budget instead of the account's, so an attacker hammering the
  * account from elsewhere cannot lock out a device that has signed in before. Forging one needs the

@@ -16,7 +16,7 @@ const SigningJwk = z
     d: z.string().check(z.minLength(1)),
     /**
      * Unix seconds from which this key may sign. Until then it is only published, so verifiers
-     * cache it before the first token signed with it arrives (SECURITY 15). Absent: always.
+     * cache it before the first token signed with it arrives (docs/security.md §15). Absent: always.
      */
     active_from: z.optional(z.int().check(z.nonnegative())),
   })

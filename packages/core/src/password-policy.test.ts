@@ -17,7 +17,7 @@ import {
 const policy = DEFAULT_PASSWORD_POLICY;
 const strong = () => `${randomBytes(9).toString("base64url")}-x`;
 
-describe("password length (SECURITY 1)", () => {
+describe("password length (docs/security.md §1)", () => {
   const check = (password: string, minLength = 8) => passwordShapeProblem(password, minLength);
 
   it("defaults to a minimum of 8 code points, and accepts 8 and 256 but not 7 or 257", () => {
@@ -78,7 +78,7 @@ describe("lone surrogates", () => {
   });
 });
 
-describe("the blocklist (SECURITY 2)", () => {
+describe("the blocklist (docs/security.md §2)", () => {
   it("refuses common and breached passwords, in any case and width", () => {
     for (const password of ["password", "12345678", "iloveyou", "PASSWORD", "Qwertyuiop", "ｐａｓｓｗｏｒｄ", "trustno1", "football1"]) {
       expect(passwordProblem(password, policy), password).toBe("COMMON");
@@ -121,7 +121,7 @@ describe("the blocklist (SECURITY 2)", () => {
   });
 });
 
-describe("context words (SECURITY 2)", () => {
+describe("context words (docs/security.md §2)", () => {
   const context = passwordContextWords({ email: "Alice.Smith@Example.com", name: "Alice Smith" });
 
   it("are the email's local part and its pieces, the domain's names, the user's name and the service's name", () => {

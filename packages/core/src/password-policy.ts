@@ -2,7 +2,7 @@ import { bloomMembership } from "./password-blocklist-filter";
 import { PASSWORD_BLOCKLIST } from "./password-blocklist.data";
 
 /**
- * The one password policy (SECURITY 1–2), applied at sign-up, reset and change; the input schemas
+ * The one password policy (docs/security.md §1–2), applied at sign-up, reset and change; the input schemas
  * and the error messages are built from it. Length counts code points after NFKC, with a
  * configurable minimum (8–64) and a fixed maximum; no composition rules; no truncation. A lone
  * surrogate is refused outright: text encoding would turn it into U+FFFD, so two different

@@ -21,7 +21,7 @@ import { fail, ok, type Result } from "./result";
 export type ResetRequestError = "RATE_LIMITED";
 
 /**
- * Starts a password reset (SECURITY 7, 23, 25). The answer is the same whether or not the address
+ * Starts a password reset (docs/security.md §7, 23, 25). The answer is the same whether or not the address
  * has an account, and so is the work: limits counted per IP and per address (known or not), one
  * look-up, a token made, one more statement, a mail rendered and handed over. Disabled accounts
  * get no token: disabling must not be undone by a reset.
@@ -60,7 +60,7 @@ export async function requestPasswordReset(deps: Deps, meta: RequestMeta, input:
 export type ResetError = "INVALID_TOKEN" | "WEAK_PASSWORD" | "RATE_LIMITED";
 
 /**
- * Completes a reset (SECURITY 23–24): the token is redeemed, the password replaced and every
+ * Completes a reset (docs/security.md §23–24): the token is redeemed, the password replaced and every
  * session ended in one statement, so of two concurrent redemptions exactly one takes effect. It
  * does not sign in, it clears the account's lockout (a reset is how a locked-out owner gets back
  * in), and the owner is told by mail. A disabled account's token no longer works.

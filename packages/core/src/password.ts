@@ -29,7 +29,7 @@ export interface PasswordHasher {
   needsRehash(storedHash: string): boolean;
   /**
    * Verifies against a hash of a random password made with the current parameters: what an
-   * unknown email costs, so it takes as long as a known one (SECURITY 6).
+   * unknown email costs, so it takes as long as a known one (docs/security.md §6).
    */
   burn(password: string): Promise<void>;
 }

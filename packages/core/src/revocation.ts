@@ -4,7 +4,7 @@ import { sessions } from "./db/schema";
 import { describeError } from "./log";
 
 /**
- * Immediate revocation of access tokens, keyed by session id (SECURITY 19).
+ * Immediate revocation of access tokens, keyed by session id (docs/security.md §19).
  *
  * Postgres records every revocation; Redis holds `rv:s:<sid>` for as long as a token of that
  * session could still be valid, so `auth.me` and friends check one key and never read the

@@ -138,7 +138,7 @@ interface RotatedRow {
 export type RefreshError = "INVALID_REFRESH_TOKEN" | "REFRESH_TOKEN_REUSED" | "RATE_LIMITED";
 
 /**
- * Rotates a refresh token (SECURITY 16–18).
+ * Rotates a refresh token (docs/security.md §16–18).
  *
  * The winner is decided by one statement: an UPDATE that matches only the current hash and
  * generation, writing the child's hash and the audit event in the same round trip. Concurrent
@@ -345,7 +345,7 @@ export interface SessionInfo {
   current: boolean;
 }
 
-/** The user's active sessions, most recently used first (SECURITY 20). */
+/** The user's active sessions, most recently used first (docs/security.md §20). */
 export async function listSessions(deps: Deps, userId: string, currentSessionId: string): Promise<SessionInfo[]> {
   const now = new Date(deps.clock.now());
   const rows = await deps.db

@@ -3,7 +3,7 @@ import { clearRefreshCookie, deviceCookie, refreshCookie } from "./http/cookies"
 import { publicError, type Context } from "./trpc";
 
 /**
- * How the refresh token travels (SECURITY 21). Browsers: an HttpOnly cookie, never the body.
+ * How the refresh token travels (docs/security.md §21). Browsers: an HttpOnly cookie, never the body.
  * Native apps and servers opt in to the body with this request header.
  */
 export const TRANSPORT_HEADER = "x-authlith-transport";
@@ -51,7 +51,7 @@ export function clearCookie(ctx: Context): void {
 /**
  * The refresh token a request carries: from the input (token transport), else from the cookie.
  * A cookie is a credential the browser attaches by itself, so using it requires an allowed
- * `Origin` (CSRF, SECURITY 21); JSON-only bodies and CORS preflights are the other half.
+ * `Origin` (CSRF, docs/security.md §21); JSON-only bodies and CORS preflights are the other half.
  */
 export function presentedRefreshToken(
   ctx: Context,

@@ -95,7 +95,7 @@ const UNAVAILABLE_RETRY_AFTER_SECONDS = 2;
 /**
  * The only place errors are shaped for the wire. Messages the code wrote for clients
  * (PublicError) pass through; validation errors carry zod's field errors; a dependency that does
- * not answer is a 503 with Retry-After, not a 500 (SECURITY 32); everything else
+ * not answer is a 503 with Retry-After, not a 500 (docs/security.md §32); everything else
  * gets a fixed message per code, so no driver message, SQL, path or stack can reach a client.
  * The HTTP status is read from `data.httpStatus`, by tRPC's adapter and the fast path alike.
  */

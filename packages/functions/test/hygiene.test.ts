@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pgliteBackend } from "../../core/test/support";
 import { bearer, COOKIE_NAME, data, startTestApp, tokenTransport, uniqueEmail, type TestApp } from "./support/app";
 
-describe("secrets never reach the logs (SECURITY 31)", () => {
+describe("secrets never reach the logs (docs/security.md §31)", () => {
   let app: TestApp;
   beforeAll(async () => {
     app = await startTestApp(pgliteBackend, { LOG_LEVEL: "debug" });

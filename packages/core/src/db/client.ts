@@ -12,7 +12,7 @@ export interface PostgresOptions {
   /** Connections per container. A Lambda serves one request at a time: keep this small. */
   maxConnections?: number;
   connectTimeoutSeconds?: number;
-  /** Upper bounds on any statement, lock wait and idle transaction (SECURITY 33). */
+  /** Upper bounds on any statement, lock wait and idle transaction (docs/security.md §33). */
   statementTimeoutMs?: number;
   lockTimeoutMs?: number;
   idleInTransactionTimeoutMs?: number;

@@ -2,7 +2,7 @@ import type { MailMessage } from "./types";
 
 /**
  * The mails, plain text and simple HTML. Links point at the app (`appUrl`), which POSTs the token
- * to the API: a GET on a link (a mail scanner, a link preview) changes nothing (SECURITY 25).
+ * to the API: a GET on a link (a mail scanner, a link preview) changes nothing (docs/security.md §25).
  */
 export interface MailContext {
   appUrl: string;

@@ -19,7 +19,7 @@ export interface RefreshCookieOptions {
   sameSite: "Lax" | "Strict";
 }
 
-/** The refresh-token cookie (SECURITY 21): HttpOnly, Secure, SameSite, Path=/, no Domain. */
+/** The refresh-token cookie (docs/security.md §21): HttpOnly, Secure, SameSite, Path=/, no Domain. */
 export function refreshCookie(options: RefreshCookieOptions, value: string, maxAgeSeconds: number): string {
   return `${options.name}=${value}; Path=/; Max-Age=${Math.max(0, Math.floor(maxAgeSeconds))}; HttpOnly; Secure; SameSite=${options.sameSite}`;
 }

@@ -8,7 +8,7 @@ const tooManyRequests = (retryAfterSeconds: number | undefined) =>
 export const accountRouter = router({
   /**
    * Mails a reset link if the address has an account. The answer is the same either way, and so
-   * is its cost (SECURITY 7); only the rate limits can refuse, and they count unknown addresses too.
+   * is its cost (docs/security.md §7); only the rate limits can refuse, and they count unknown addresses too.
    */
   requestPasswordReset: publicProcedure.input(requestPasswordResetInput).mutation(async ({ ctx, input }) => {
     const result = await requestPasswordReset(ctx.deps, ctx.meta, input);

@@ -2,7 +2,7 @@ import { passwordMessage, passwordShapeProblem, PASSWORD_LENGTH } from "@authlit
 import * as z from "zod/mini";
 import "@authlith/core/zod";
 
-/** Inputs are strict: unknown keys are rejected (no mass assignment, SECURITY 29). */
+/** Inputs are strict: unknown keys are rejected (no mass assignment, docs/security.md §29). */
 export const emailSchema = z.pipe(
   z.string().check(z.trim(), z.minLength(1), z.maxLength(254)),
   z.email({ message: "Invalid email address" }),
