@@ -66,6 +66,13 @@ export interface AuthClient {
    * `fieldErrors.newPassword` (the password policy).
    */
   resetPassword(input: { token: string; newPassword: string }): Promise<void>;
+  /**
+   * Changes the password, proven by the current one. This session stays; every other one ends.
+   * Fails with kind "forbidden" reason INVALID_PASSWORD, or "validation" (`fieldErrors.newPassword`).
+   */
+  changePassword(input: { currentPassword: string; newPassword: string }): Promise<{ revokedSessions: number }>;
+  /** Deletes the account, proven by its password, and signs out everywhere. Fails like changePassword. */
+  deleteAccount(input: { password: string }): Promise<void>;
   /** Picks up an existing session (after a page reload, from another tab or the cookie): the user, or null. */
   restore(): Promise<User | null>;
   me(): Promise<Me>;
@@ -273,6 +280,13 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     },
     requestPasswordReset: (input) => rpc("mutation", "account", "requestPasswordReset", input).then(() => {}),
     resetPassword: (input) => rpc("mutation", "account", "resetPassword", input).then(() => {}),
+    changePassword: (input) =>
+      authed((token) => rpc("mutation", "account", "changePassword", input, token)).then((r) => ({ revokedSessions: r.revokedSessions })),
+    async deleteAccount(input) {
+      const sessionId = held?.sessionId ?? null;
+      await authed((token) => rpc("mutation", "account", "delete", input, token));
+      await forget("logout", sessionId, true);
+    },
     async restore() {
       if (held && isFresh(held)) return held.user;
       return (await renew(null, null, false))?.user ?? null;

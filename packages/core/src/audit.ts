@@ -16,6 +16,8 @@ export const AuditEvent = {
   passwordResetRequested: "password.reset_requested",
   passwordReset: "password.reset",
   disabled: "user.disabled",
+  deleted: "user.deleted",
+  passwordChanged: "password.changed",
   enabled: "user.enabled",
 } as const;
 export type AuditEventType = (typeof AuditEvent)[keyof typeof AuditEvent];

@@ -26,3 +26,4 @@ export type { Mailer, MailMessage, MailKind } from "./mail/types";
 export { createDevOutbox, type DevOutbox, type OutboxMail } from "./mail/outbox";
 export { createSesMailer, type SesMailerOptions } from "./mail/ses";
 export * from "./account-status";
+export * from "./account-changes";

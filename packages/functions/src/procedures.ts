@@ -16,6 +16,8 @@ import type { AppRouter } from "./router";
  * adapter at run time.
  */
 export const PROCEDURE_TYPES = {
+  "account.changePassword": "mutation",
+  "account.delete": "mutation",
   "account.requestPasswordReset": "mutation",
   "account.resetPassword": "mutation",
   "auth.register": "mutation",

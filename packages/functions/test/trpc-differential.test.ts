@@ -157,12 +157,21 @@ async function script(app: TestApp, send: Send): Promise<Step[]> {
   const resetToken = decodeURIComponent(link.split("#token=")[1]!);
   await step("account.resetPassword", native, post("account.resetPassword", { token: resetToken, newPassword: "a long new passphrase" }));
 
+  await step("account.changePassword wrong", native, post("account.changePassword", { currentPassword: "nope nope nope", newPassword: "a changed passphrase" }, bearer(fresh)));
+  await step("account.changePassword weak", native, post("account.changePassword", { currentPassword: PASSWORD, newPassword: "password1" }, bearer(fresh)));
+  await step("account.changePassword", native, post("account.changePassword", { currentPassword: PASSWORD, newPassword: "a changed passphrase" }, bearer(fresh)));
+
   // auth.logout and auth.logoutAll
   await step("logout (token)", native, post("auth.logout", undefined, bearer(fresh)));
   await step("logout with nothing", browser, { ...post("auth.logout"), cookies: [] });
   await step("logoutAll unauthenticated", native, post("auth.logoutAll"));
-  const last = await step("login for logoutAll", native, post("auth.login", { email: EMAIL, password: PASSWORD }, tokenTransport));
+  const last = await step("login for logoutAll", native, post("auth.login", { email: EMAIL, password: "a changed passphrase" }, tokenTransport));
   await step("logoutAll", native, post("auth.logoutAll", undefined, bearer((dataOf(last) as { accessToken: string }).accessToken)));
+
+  const third = await step("register a third", browser, post("auth.register", { email: "third@example.com", password: PASSWORD }));
+  const thirdToken = (dataOf(third) as { accessToken: string }).accessToken;
+  await step("account.delete wrong", browser, post("account.delete", { password: "nope nope nope" }, bearer(thirdToken)));
+  await step("account.delete", browser, post("account.delete", { password: PASSWORD }, bearer(thirdToken)));
   return steps;
 }
 

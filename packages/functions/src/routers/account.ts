@@ -1,11 +1,38 @@
-import { passwordMessage, requestPasswordReset, resetPassword } from "@authlith/core";
-import { publicError, publicProcedure, router } from "../trpc";
-import { requestPasswordResetInput, resetPasswordInput } from "./schemas";
+import { changePassword, deleteAccount, passwordMessage, requestPasswordReset, resetPassword, type PasswordCheckError } from "@authlith/core";
+import { clearCookie } from "../transport";
+import { authedProcedure, publicError, publicProcedure, router } from "../trpc";
+import { changePasswordInput, deleteAccountInput, requestPasswordResetInput, resetPasswordInput } from "./schemas";
 
 const tooManyRequests = (retryAfterSeconds: number | undefined) =>
   publicError("TOO_MANY_REQUESTS", "Too many attempts; try again later", { reason: "RATE_LIMITED", retryAfterSeconds: retryAfterSeconds ?? 60 });
 
+/** A wrong current password is FORBIDDEN, not UNAUTHORIZED: the session is fine, the proof is not. */
+function passwordCheckError(code: PasswordCheckError, retryAfterSeconds: number | undefined) {
+  if (code === "RATE_LIMITED") return tooManyRequests(retryAfterSeconds);
+  return publicError("FORBIDDEN", "The password is not correct", { reason: "INVALID_PASSWORD" });
+}
+
 export const accountRouter = router({
+  /** Sets a new password, proven by the current one; every other session ends; the owner is told. */
+  changePassword: authedProcedure.input(changePasswordInput).mutation(async ({ ctx, input }) => {
+    const result = await changePassword(ctx.deps, ctx.meta, { userId: ctx.auth.userId, sessionId: ctx.auth.sessionId, ...input });
+    if (result.ok) return { success: true as const, revokedSessions: result.value.revokedSessions };
+    if (result.code === "WEAK_PASSWORD") {
+      throw publicError("BAD_REQUEST", "Invalid input", {
+        fieldErrors: { newPassword: [passwordMessage(result.weakReason!, ctx.deps.config.password.minLength)] },
+      });
+    }
+    throw passwordCheckError(result.code, result.retryAfterSeconds);
+  }),
+
+  /** Deletes the account, proven by its password: every session ends; the audit trail stays, pseudonymous. */
+  delete: authedProcedure.input(deleteAccountInput).mutation(async ({ ctx, input }) => {
+    const result = await deleteAccount(ctx.deps, ctx.meta, { userId: ctx.auth.userId, password: input.password });
+    if (!result.ok) throw passwordCheckError(result.code, result.retryAfterSeconds);
+    clearCookie(ctx);
+    return { success: true as const };
+  }),
+
   /**
    * Mails a reset link if the address has an account. The answer is the same either way, and so
    * is its cost (docs/security.md §7); only the rate limits can refuse, and they count unknown addresses too.

@@ -52,3 +52,7 @@ export const resetPasswordInput = z.strictObject({
   token: z.string().check(z.minLength(1), z.maxLength(128)),
   newPassword: newPasswordSchema,
 });
+
+export const changePasswordInput = z.strictObject({ currentPassword: passwordSchema, newPassword: newPasswordSchema });
+
+export const deleteAccountInput = z.strictObject({ password: passwordSchema });
