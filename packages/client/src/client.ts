@@ -80,8 +80,11 @@ export interface AuthClient {
     list(): Promise<SessionInfo[]>;
     /** Ends one of the user's sessions (another device): it is signed out on its next call. */
     revoke(sessionId: string): Promise<void>;
-    /** Signs out every other device of this user. */
-    revokeOthers(): Promise<{ revokedSessions: number }>;
+    /**
+     * Signs out every other device of this user. Needs a recent sign-in (AUTHLITH_REAUTH_SECONDS)
+     * or the password: otherwise it fails with kind "forbidden", reason REAUTHENTICATION_REQUIRED.
+     */
+    revokeOthers(input?: { password?: string }): Promise<{ revokedSessions: number }>;
   };
   /** Ends this session, here and in every other tab. */
   logout(): Promise<void>;
@@ -295,8 +298,8 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     sessions: {
       list: () => authed((token) => rpc("query", "session", "list", undefined, token)).then((r) => r.sessions),
       revoke: (sessionId) => authed((token) => rpc("mutation", "session", "revoke", { sessionId }, token)).then(() => {}),
-      revokeOthers: () =>
-        authed((token) => rpc("mutation", "session", "revokeOthers", undefined, token)).then((r) => ({
+      revokeOthers: (input) =>
+        authed((token) => rpc("mutation", "session", "revokeOthers", input, token)).then((r) => ({
           revokedSessions: r.revokedSessions,
         })),
     },

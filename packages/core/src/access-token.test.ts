@@ -46,7 +46,7 @@ beforeAll(async () => {
   rsPrivate = (await importJWK(rsJwk, "RS256")) as CryptoKey;
 });
 
-const subject = () => ({ userId: uuidv7(NOW), sessionId: uuidv7(NOW), email: "user@example.test", emailVerified: true });
+const subject = () => ({ userId: uuidv7(NOW), sessionId: uuidv7(NOW), email: "user@example.test", emailVerified: true, authTime: NOW - 60_000 });
 
 /** The claims a genuine token carries; tests remove or change one at a time. */
 function validClaims(overrides: Record<string, unknown> = {}): JWTPayload {
@@ -118,6 +118,7 @@ describe("signAccessToken / verifyAccessToken: genuine tokens", () => {
     const payload = decodeJwt(token);
     expect(payload).toMatchObject({ iss: OPTIONS.issuer, aud: OPTIONS.audience, sub: who.userId, sid: who.sessionId });
     expect(payload.jti).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(payload.auth_time).toBe(Math.floor((NOW - 60_000) / 1000));
     expect(expiresAt).toBe(NOW + OPTIONS.ttlSeconds * 1000);
 
     const result = await verify(token, NOW + 1000);
@@ -128,6 +129,7 @@ describe("signAccessToken / verifyAccessToken: genuine tokens", () => {
         sessionId: who.sessionId,
         email: who.email,
         emailVerified: true,
+        authTime: NOW - 60_000,
         issuedAt: NOW,
         expiresAt: NOW + OPTIONS.ttlSeconds * 1000,
       },

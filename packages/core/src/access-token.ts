@@ -34,6 +34,8 @@ export interface AccessTokenClaims {
   sessionId: string;
   email: string;
   emailVerified: boolean;
+  /** When the session's user last proved who they are (sign-in), ms; 0 when the token does not say. */
+  authTime: number;
   issuedAt: number;
   expiresAt: number;
 }
@@ -65,7 +67,7 @@ export function signCompact(key: KeyObject, alg: SigningAlgorithm, signingInput:
 export async function signAccessToken(
   keys: KeySet,
   options: AccessTokenOptions,
-  subject: { userId: string; sessionId: string; email: string; emailVerified: boolean },
+  subject: { userId: string; sessionId: string; email: string; emailVerified: boolean; authTime: number },
   nowMs: number,
 ): Promise<{ token: string; expiresAt: number }> {
   const { kid, alg, key } = keys.signingKey(nowMs);
@@ -78,6 +80,8 @@ export async function signAccessToken(
     sid: subject.sessionId,
     email: subject.email,
     email_verified: subject.emailVerified,
+    // OpenID Connect's claim: when the user signed in to this session (a refresh keeps it).
+    auth_time: Math.floor(subject.authTime / 1000),
     jti: toBase64Url(randomSecret(16)),
     iat,
     exp,
@@ -125,7 +129,7 @@ export async function verifyAccessToken(
   } catch (error) {
     return fail(error instanceof errors.JWTExpired ? "TOKEN_EXPIRED" : "INVALID_TOKEN");
   }
-  const { sub, sid, email, email_verified: emailVerified, iat, exp } = payload;
+  const { sub, sid, email, email_verified: emailVerified, auth_time: authTime, iat, exp } = payload;
   if (
     typeof sub !== "string" ||
     !UUID_PATTERN.test(sub) ||
@@ -134,11 +138,12 @@ export async function verifyAccessToken(
     typeof email !== "string" ||
     typeof emailVerified !== "boolean" ||
     typeof iat !== "number" ||
-    typeof exp !== "number"
+    typeof exp !== "number" ||
+    (authTime !== undefined && typeof authTime !== "number")
   ) {
     return fail("INVALID_TOKEN");
   }
-  return ok({ userId: sub, sessionId: sid, email, emailVerified, issuedAt: iat * 1000, expiresAt: exp * 1000 });
+  return ok({ userId: sub, sessionId: sid, email, emailVerified, authTime: typeof authTime === "number" ? authTime * 1000 : 0, issuedAt: iat * 1000, expiresAt: exp * 1000 });
 }
 
 export interface AccessTokenVerifier {

@@ -25,7 +25,8 @@ interface Owner {
   subject: string;
 }
 
-async function checkPassword(deps: Deps, userId: string, password: string): Promise<Result<Owner, PasswordCheckError>> {
+/** Checks a signed-in user's password (re-authentication); wrong ones are counted per account. */
+export async function checkPassword(deps: Deps, userId: string, password: string): Promise<Result<Owner, PasswordCheckError>> {
   const key = `password-check:${userId}`;
   const limit = deps.config.rateLimits.loginFailuresPerAccount;
   const limits = await checkLimits(deps, [{ key, limit, by: 0 }]);

@@ -51,6 +51,8 @@ export const AuthConfigSchema = z.object({
    */
   revocationResyncSeconds: int(1, 300, 30),
   sessionIdleTtlSeconds: int(1, FOREVER, 7 * DAY),
+  /** How recent a sign-in must be for sensitive operations done without the password (docs/security.md §22). */
+  reauthSeconds: int(60, 3600, 300),
   sessionAbsoluteTtlSeconds: int(1, FOREVER, 30 * DAY),
   argon2: z._default(
     z.object({

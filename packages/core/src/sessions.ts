@@ -107,12 +107,14 @@ export async function completeSignIn(
   user: PublicUser,
   token: RefreshToken,
   refreshTokenExpiresAtMs: number,
+  /** When the user signed in to this session: now for a sign-in, the session's start for a refresh. */
+  authTimeMs?: number,
 ): Promise<AuthSuccess> {
   const now = deps.clock.now();
   const access = await signAccessToken(
     deps.keys,
     accessTokenOptions(deps.config),
-    { userId: user.id, sessionId: token.sessionId, email: user.email, emailVerified: user.emailVerified },
+    { userId: user.id, sessionId: token.sessionId, email: user.email, emailVerified: user.emailVerified, authTime: authTimeMs ?? now },
     now,
   );
   return {
@@ -133,6 +135,7 @@ interface RotatedRow {
   email_verified: boolean;
   user_created_ms: number | string;
   absolute_expires_ms: number | string;
+  created_ms: number | string;
 }
 
 export type RefreshError = "INVALID_REFRESH_TOKEN" | "REFRESH_TOKEN_REUSED" | "RATE_LIMITED";
@@ -189,7 +192,8 @@ export async function rotateRefreshToken(
          AND u.disabled_at IS NULL
       RETURNING s.id, s.user_id, u.email, u.name, u.email_verified_at IS NOT NULL AS email_verified,
         (extract(epoch FROM u.created_at) * 1000)::float8 AS user_created_ms,
-        (extract(epoch FROM s.absolute_expires_at) * 1000)::float8 AS absolute_expires_ms
+        (extract(epoch FROM s.absolute_expires_at) * 1000)::float8 AS absolute_expires_ms,
+        (extract(epoch FROM s.created_at) * 1000)::float8 AS created_ms
     ), audit AS (
       ${insertAuditSql(deps, meta, AuditEvent.refreshed, { userId: sql`user_id`, sessionId: sql`id`, from: sql`FROM rotated` }, { generation: child.generation })}
     )
@@ -198,7 +202,7 @@ export async function rotateRefreshToken(
   const rotated = rows[0];
   if (rotated) {
     const user = toPublicUser({ ...rotated, id: rotated.user_id, emailVerified: rotated.email_verified, createdAtMs: rotated.user_created_ms });
-    return ok(await completeSignIn(deps, user, child, toNumber(rotated.absolute_expires_ms)));
+    return ok(await completeSignIn(deps, user, child, toNumber(rotated.absolute_expires_ms), toNumber(rotated.created_ms)));
   }
   return resolveLostRotation(deps, meta, presented);
 }
@@ -230,6 +234,7 @@ async function resolveLostRotation(
       revokedAt: sessions.revokedAt,
       idleExpiresAt: sessions.idleExpiresAt,
       absoluteExpiresAt: sessions.absoluteExpiresAt,
+      createdAt: sessions.createdAt,
       windowStartedAt: sessions.refreshWindowStartedAt,
       userId: users.id,
       email: users.email,
@@ -265,7 +270,7 @@ async function resolveLostRotation(
   const rotatedAgoMs = row.rotatedAt ? now - row.rotatedAt.getTime() : Number.POSITIVE_INFINITY;
   if (isParent && rotatedAgoMs <= deps.config.refreshGraceSeconds * 1000) {
     const user = toPublicUser({ ...row, id: row.userId, emailVerified: row.emailVerifiedAt !== null, createdAtMs: row.userCreatedAt.getTime() });
-    return ok(await completeSignIn(deps, user, current, row.absoluteExpiresAt.getTime()));
+    return ok(await completeSignIn(deps, user, current, row.absoluteExpiresAt.getTime(), row.createdAt.getTime()));
   }
 
   await revokeSessions(deps, meta, {

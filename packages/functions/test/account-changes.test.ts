@@ -105,3 +105,48 @@ describe.each(backends)("changing and deleting an account on $name", (backend) =
     });
   });
 });
+
+describe.each(backends)("recent authentication on $name", (backend) => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp(backend, { AUTHLITH_REAUTH_SECONDS: "300" });
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+  const client = () => app.client({ origin: null });
+
+  it("carries the sign-in time in the access token as auth_time, and a refresh keeps it", async () => {
+    const email = uniqueEmail("authtime");
+    const signedUpAt = app.clock.now();
+    const first = data(await client().mutate("auth.register", { email, password: PASSWORD }, tokenTransport));
+    const claims = (token: string) => JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString()) as { auth_time: number; iat: number };
+    expect(claims(first.accessToken).auth_time).toBe(Math.floor(signedUpAt / 1000));
+    app.clock.advance(120_000);
+    const refreshed = data(await client().mutate("auth.refresh", { refreshToken: first.refreshToken }));
+    expect(claims(refreshed.accessToken).auth_time).toBe(Math.floor(signedUpAt / 1000));
+    expect(claims(refreshed.accessToken).iat).toBeGreaterThan(claims(first.accessToken).iat);
+  });
+
+  it("lets a recent sign-in sign out the other devices; later it needs the password", async () => {
+    const email = uniqueEmail("reauth");
+    const me = data(await client().mutate("auth.register", { email, password: PASSWORD }, tokenTransport));
+    const other = () => client().mutate("auth.login", { email, password: PASSWORD }, tokenTransport);
+    data(await other());
+    expect(data(await client().mutate("session.revokeOthers", undefined, bearer(me.accessToken)))).toEqual({ success: true, revokedSessions: 1 });
+
+    data(await other());
+    app.clock.advance(301_000);
+    // A refreshed token is no fresher: the sign-in is what counts.
+    const refreshed = data(await client().mutate("auth.refresh", { refreshToken: me.refreshToken }));
+    const stale = await client().mutate("session.revokeOthers", undefined, bearer(refreshed.accessToken));
+    expect(stale.status).toBe(403);
+    expect(errorOf(stale).reason).toBe("REAUTHENTICATION_REQUIRED");
+    const wrong = await client().mutate("session.revokeOthers", { password: "not the password" }, bearer(refreshed.accessToken));
+    expect(errorOf(wrong).reason).toBe("INVALID_PASSWORD");
+    expect(data(await client().mutate("session.revokeOthers", { password: PASSWORD }, bearer(refreshed.accessToken)))).toEqual({
+      success: true,
+      revokedSessions: 1,
+    });
+  });
+});

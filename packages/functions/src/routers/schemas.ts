@@ -56,3 +56,6 @@ export const resetPasswordInput = z.strictObject({
 export const changePasswordInput = z.strictObject({ currentPassword: passwordSchema, newPassword: newPasswordSchema });
 
 export const deleteAccountInput = z.strictObject({ password: passwordSchema });
+
+/** A sensitive operation's optional proof: the password, when the sign-in is not recent. */
+export const reauthInput = z.optional(z.strictObject({ password: z.optional(passwordSchema) }));
