@@ -17,6 +17,11 @@ declare module "sst" {
       "type": "sst.aws.Postgres"
       "username": string
     }
+    "Email": {
+      "configSet": string
+      "sender": string
+      "type": "sst.aws.Email"
+    }
     "HmacSecret": {
       "type": "sst.sst.Secret"
       "value": string

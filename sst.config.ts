@@ -126,6 +126,10 @@ export default $config({
     // gives CPU in proportion to memory, one full vCPU at 1769 MB: argon2id (parallelism 1) is
     // single-threaded CPU work on every sign-in, throttled below that, and a second vCPU above it
     // would sit idle. README "Deploy" has the reasoning; `npm run bench` prices this size.
+    // Mail (reset links, notices) through SES when a sender is configured; linking grants the
+    // function permission to send from it, and the link tells it the sender (config.ts).
+    const email = deploy.mail ? new sst.aws.Email("Email", { sender: deploy.mail.sender }) : undefined;
+
     const auth = new sst.aws.Function("Auth", {
       handler: HANDLERS.api,
       runtime: "nodejs22.x",
@@ -133,13 +137,14 @@ export default $config({
       memory: "1769 MB",
       timeout: "10 seconds",
       vpc: functionVpc,
-      link: [database, redis, signingKeys, hmacSecret],
+      link: [database, redis, signingKeys, hmacSecret, ...(email ? [email] : [])],
       nodejs: { install: nativeInstall, minify: true },
       environment: {
         AUTHLITH_ISSUER: api.url,
         AUTHLITH_ALLOWED_ORIGINS: deploy.allowedOrigins.join(","),
         AUTHLITH_SIGNING_ALG: deploy.signingAlg,
         REDIS_KEY_PREFIX: `authlith:${stage}:`,
+        ...(deploy.appUrl ? { AUTHLITH_APP_URL: deploy.appUrl } : {}),
         DATABASE_POOL_MAX: "2",
         // RDS Proxy pins a client connection that creates named prepared statements.
         DATABASE_PREPARE: databasePrepare,

@@ -101,6 +101,23 @@ describe("envFromLinkedResources", () => {
   });
 });
 
+describe("mail configuration", () => {
+  it("takes the sender from SST's linked Email: an address as it is, a domain as no-reply@ it; a name set by hand wins", () => {
+    expect(envFromLinkedResources({ Email: { sender: "auth@example.com" } }, {}).AUTHLITH_MAIL_FROM).toBe("auth@example.com");
+    expect(envFromLinkedResources({ Email: { sender: "example.com" } }, {}).AUTHLITH_MAIL_FROM).toBe("no-reply@example.com");
+    const named = envFromLinkedResources({ Email: { sender: "example.com" } }, { AUTHLITH_MAIL_FROM: "Example <no-reply@example.com>" });
+    expect(parseEnvConfig({ ...base, ...named }).mail).toEqual({ from: "Example <no-reply@example.com>" });
+  });
+
+  it("points mail links at the app: AUTHLITH_APP_URL, else the first allowed origin that is not the API", () => {
+    expect(parseEnvConfig(base).auth.mail).toEqual({ appUrl: "https://auth.example.com", serviceName: "authlith" });
+    const withOrigins = { ...base, AUTHLITH_ALLOWED_ORIGINS: "https://app.example.com,https://admin.example.com" };
+    expect(parseEnvConfig(withOrigins).auth.mail?.appUrl).toBe("https://app.example.com");
+    expect(parseEnvConfig({ ...withOrigins, AUTHLITH_APP_URL: "https://example.com/account" }).auth.mail?.appUrl).toBe("https://example.com/account");
+    expect(() => parseEnvConfig({ ...base, AUTHLITH_MAIL_FROM: "not an address" })).toThrow(/AUTHLITH_MAIL_FROM/);
+  });
+});
+
 describe("one reader of configuration for every function", () => {
   it("requires Redis on Lambda, where an in-process store would give each container its own limits", () => {
     expect(() => parseEnvConfig(base, { lambda: true })).toThrow(/REDIS_URL: required on Lambda/);

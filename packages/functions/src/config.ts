@@ -183,6 +183,8 @@ export interface LinkedResources {
   Redis?: { host: string; port: number; username?: string; password?: string };
   SigningKeys?: { value: string };
   HmacSecret?: { value: string };
+  /** sst.aws.Email: an address, or a domain (mail then comes from no-reply@ that domain). */
+  Email?: { sender: string };
 }
 
 /**
@@ -205,6 +207,10 @@ export function envFromLinkedResources(resources: LinkedResources, env: Env): En
       ? `${encodeURIComponent(redis.username ?? "default")}:${encodeURIComponent(redis.password)}@`
       : "";
     merged.REDIS_URL = `${local ? "redis" : "rediss"}://${auth}${redis.host}:${redis.port}`;
+  }
+  if (resources.Email) {
+    const { sender } = resources.Email;
+    merged.AUTHLITH_MAIL_FROM ??= sender.includes("@") ? sender : `no-reply@${sender}`;
   }
   if (keys) merged.AUTHLITH_SIGNING_KEYS = keys.value;
   if (hmac) merged.AUTHLITH_HMAC_SECRET = hmac.value;

@@ -78,6 +78,10 @@ export interface DeployConfig {
   /** Custom domain for the API (AUTHLITH_DOMAIN), with a certificate when DNS is not on Route 53. */
   domain?: { name: string; certArn?: string };
   signingAlg: "ES256" | "RS256";
+  /** Mail through SES (AUTHLITH_MAIL_SENDER): an address, or a domain SST verifies in Route 53. Unset: no mail is sent, each one is logged as failed. */
+  mail?: { sender: string };
+  /** Where links in mails point (AUTHLITH_APP_URL); the function defaults it to the first allowed origin. */
+  appUrl?: string;
 }
 
 export type DeployEnv = Record<string, string | undefined>;
@@ -124,9 +128,31 @@ export function readDeployConfig(env: DeployEnv, stage: string): DeployConfig {
   const signingAlg = env.AUTHLITH_SIGNING_ALG ?? "ES256";
   if (signingAlg !== "ES256" && signingAlg !== "RS256") throw new Error("AUTHLITH_SIGNING_ALG must be ES256 or RS256");
 
+  const sender = env.AUTHLITH_MAIL_SENDER?.trim() || undefined;
+  if (sender && !/^[^@\s<>]+@[^@\s<>]+\.[a-z]{2,63}$/i.test(sender) && !/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i.test(sender)) {
+    throw new Error(`AUTHLITH_MAIL_SENDER: "${sender}" is neither an email address nor a domain`);
+  }
+  const rawAppUrl = env.AUTHLITH_APP_URL?.trim() || undefined;
+  let appUrl: string | undefined;
+  if (rawAppUrl) {
+    const url = (() => {
+      try {
+        return new URL(rawAppUrl);
+      } catch {
+        throw new Error(`AUTHLITH_APP_URL: "${rawAppUrl}" is not a URL`);
+      }
+    })();
+    if (url.protocol !== "https:" && !(url.protocol === "http:" && !production)) {
+      throw new Error(`AUTHLITH_APP_URL: "${rawAppUrl}" must be https${production ? "" : " (or http outside production)"}`);
+    }
+    appUrl = url.toString().replace(/\/+$/, "");
+  }
+
   return {
     allowedOrigins: [...new Set(allowedOrigins)],
     domain: domainName ? { name: domainName.toLowerCase(), certArn } : undefined,
     signingAlg,
+    ...(sender ? { mail: { sender: sender.toLowerCase() } } : {}),
+    ...(appUrl ? { appUrl } : {}),
   };
 }

@@ -238,6 +238,21 @@ describe("prod", () => {
     expect(resource(withDomain, LAMBDA, "AuthFunction").inputs.environment.variables.AUTHLITH_ISSUER).toBe("https://auth.example.com");
   });
 
+  it("sends mail through an SES identity when a sender is configured, linked to the function with the app's URL", async () => {
+    const withMail = await evaluateApp({
+      stage: "prod",
+      env: { ...secrets, AUTHLITH_ALLOWED_ORIGINS: ORIGINS, AUTHLITH_MAIL_SENDER: "Auth@Example.com", AUTHLITH_APP_URL: "https://app.example.com/" },
+    });
+    expect(withMail.error).toBeUndefined();
+    expect(ofType(withMail, "aws:sesv2/emailIdentity:EmailIdentity").map((i) => i.inputs.emailIdentity)).toEqual(["auth@example.com"]);
+    expect(buildInput(withMail, "Auth").links.Email).toMatchObject({ sender: "auth@example.com" });
+    expect(resource(withMail, LAMBDA, "AuthFunction").inputs.environment.variables.AUTHLITH_APP_URL).toBe("https://app.example.com");
+    // Without a sender there is no identity, and the function logs each mail as failed.
+    expect(ofType(prod, "aws:sesv2/emailIdentity:EmailIdentity")).toEqual([]);
+    const badSender = await evaluateApp({ stage: "prod", env: { ...secrets, AUTHLITH_ALLOWED_ORIGINS: ORIGINS, AUTHLITH_MAIL_SENDER: "not a sender" } });
+    expect(badSender.error).toMatch(/AUTHLITH_MAIL_SENDER/);
+  });
+
   it("refuses to deploy without the secrets or without a decision on allowed origins", async () => {
     const [noSecrets, noOrigins, production] = await Promise.all([
       evaluateApp({ stage: "prod", env: { AUTHLITH_ALLOWED_ORIGINS: ORIGINS } }),
