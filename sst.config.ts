@@ -20,7 +20,7 @@ export default $config({
     };
   },
   async run() {
-    const { HANDLERS, JOB_FUNCTION, LOCAL_POSTGRES, LOCAL_REDIS, NATIVE_PACKAGES, readDeployConfig, stageSettings } =
+    const { HANDLERS, JOB_FUNCTION, LOCAL_POSTGRES, LOCAL_REDIS, NATIVE_PACKAGES, RUNTIME_PROVIDED, readDeployConfig, stageSettings } =
       await import("./packages/infra/src/settings");
     const stage = $app.stage;
     const settings = stageSettings(stage);
@@ -138,7 +138,8 @@ export default $config({
       timeout: "10 seconds",
       vpc: functionVpc,
       link: [database, redis, signingKeys, hmacSecret, ...(email ? [email] : [])],
-      nodejs: { install: nativeInstall, minify: true },
+      // The SES client comes with the Lambda runtime (AWS SDK v3): not bundled, never parsed at cold start.
+      nodejs: { install: nativeInstall, minify: true, esbuild: { external: [...RUNTIME_PROVIDED] } },
       environment: {
         AUTHLITH_ISSUER: api.url,
         AUTHLITH_ALLOWED_ORIGINS: deploy.allowedOrigins.join(","),

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { bundleFunction, installFromWorkspace } from "../../packages/infra/tests/support/bundle";
+import { RUNTIME_PROVIDED } from "../../packages/infra/src/settings";
 import { TestClient } from "../../packages/functions/test/support/app";
 import { summarize } from "../lib/stats";
 import { PASSWORD } from "./latency";
@@ -95,7 +96,7 @@ async function measureIn(
   runs: number,
   betterAuth: Awaited<ReturnType<typeof prepareBetterAuth>>,
 ) {
-  const bundle = await bundleFunction({ handler: "packages/functions/src/handler.handler", out: dir, install: ["@node-rs/argon2"] });
+  const bundle = await bundleFunction({ handler: "packages/functions/src/handler.handler", out: dir, install: ["@node-rs/argon2"], external: RUNTIME_PROVIDED });
   await installFromWorkspace(dir, ["@node-rs/argon2"]);
   const floor = await bundleFunction({ handler: "bench/lib/cold-floor.handler", out: dir });
   const peer = await bundleFunction({ handler: "bench/lib/cold-better-auth.handler", out: dir });

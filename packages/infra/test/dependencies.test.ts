@@ -3,7 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HANDLERS, NATIVE_PACKAGES } from "../src/settings";
+import { HANDLERS, NATIVE_PACKAGES, RUNTIME_PROVIDED } from "../src/settings";
 import { bundleFunction, packageOf, type Bundle } from "../tests/support/bundle";
 import { ROOT } from "../tests/support/graph";
 
@@ -42,7 +42,7 @@ const bundles: Bundle[] = [];
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), "authlith-deps-"));
   for (const [id, handler] of Object.entries(HANDLERS)) {
-    bundles.push(await bundleFunction({ handler, out: join(work, id), install: id === "api" ? NATIVE_PACKAGES : [] }));
+    bundles.push(await bundleFunction({ handler, out: join(work, id), install: id === "api" ? NATIVE_PACKAGES : [], external: id === "api" ? RUNTIME_PROVIDED : [] }));
   }
 });
 afterAll(async () => {
@@ -60,7 +60,7 @@ describe("what SST must install for the functions", () => {
     for (const bundle of bundles) {
       const left = [...bundle.externals.map(packageOf), ...runtimeRequires(bundle)].filter((name): name is string => name !== null);
       for (const name of new Set(left)) {
-        expect(NATIVE_PACKAGES as readonly string[], `${bundle.file} needs ${name} at run time`).toContain(name);
+        expect([...NATIVE_PACKAGES, ...RUNTIME_PROVIDED] as string[], `${bundle.file} needs ${name} at run time`).toContain(name);
       }
     }
     // The API bundle does need the addon (so listing it is not dead weight).

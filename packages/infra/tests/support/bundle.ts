@@ -15,6 +15,8 @@ export interface BundleOptions {
   /** Output directory: the function package's root (/var/task on Lambda). Keep it outside the repo. */
   out: string;
   install?: readonly string[];
+  /** Left out of the bundle and not installed: the runtime provides them (RUNTIME_PROVIDED). */
+  external?: readonly string[];
   copyFiles?: { from: string; to: string }[];
 }
 
@@ -54,7 +56,7 @@ export async function bundleFunction(options: BundleOptions): Promise<Bundle> {
     sourcemap: false,
     metafile: true,
     mainFields: ["module", "main"],
-    external: [...FORCE_EXTERNAL, ...(options.install ?? [])],
+    external: [...FORCE_EXTERNAL, ...(options.install ?? []), ...(options.external ?? [])],
     banner: {
       js: [
         `import { createRequire as topLevelCreateRequire } from 'module';`,
