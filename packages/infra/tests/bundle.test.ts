@@ -242,7 +242,7 @@ describe.runIf(hasServices)("the deployed functions on real Postgres and Redis",
   it("the purge function runs against the same database", async () => {
     const env = await deployedEnv(bundles.purge, { Database: databaseLink });
     const { results } = await invokeBundle(bundles.purge, [{ source: "aws.events" }], env);
-    expect(results[0]).toEqual({ ok: true, value: { sessions: 0, auditEvents: 0, complete: true } });
+    expect(results[0]).toEqual({ ok: true, value: { sessions: 0, auditEvents: 0, accountTokens: 0, complete: true } });
   });
 
   function connection() {

@@ -43,6 +43,7 @@ function showError(error: unknown, form?: HTMLFormElement) {
   }
   switch (error.kind) {
     case "validation":
+      if (error.reason === "INVALID_TOKEN") return say("This link is invalid or has expired. Ask for a new one.", error.kind);
       for (const [field, messages] of Object.entries(error.fieldErrors)) {
         const slot = form?.querySelector<HTMLElement>(`[data-field-error="${CSS.escape(field)}"]`);
         if (slot) slot.textContent = messages.join(" ");
@@ -63,6 +64,8 @@ function showError(error: unknown, form?: HTMLFormElement) {
       if (document.body.dataset.state === "signed-out") return;
       return say("Please sign in again.", error.kind);
     case "forbidden":
+      if (error.reason === "INVALID_PASSWORD") return say("The password is not correct.", error.kind);
+      if (error.reason === "REAUTHENTICATION_REQUIRED") return say("Please sign in again to do that.", error.kind);
       return say("This page's origin is not allowed by the auth server (AUTHLITH_ALLOWED_ORIGINS).", error.kind);
     default:
       return say(error.message, error.kind);
@@ -187,6 +190,30 @@ onSubmit($<HTMLFormElement>("#register"), ({ email = "", password = "", name }) 
   auth.register({ email, password, ...(name ? { name } : {}) }),
 );
 onSubmit($<HTMLFormElement>("#login"), ({ email = "", password = "" }) => auth.login({ email, password }));
+onSubmit($<HTMLFormElement>("#forgot"), async ({ email = "" }) => {
+  await auth.requestPasswordReset({ email });
+  say("If an account exists for that address, a link to reset its password is on its way.");
+});
+onSubmit($<HTMLFormElement>("#change-password"), async ({ currentPassword = "", newPassword = "" }) => {
+  const { revokedSessions } = await auth.changePassword({ currentPassword, newPassword });
+  say(`Password changed. ${revokedSessions} other device(s) signed out.`);
+  await loadSessions();
+});
+onSubmit($<HTMLFormElement>("#delete-account"), async ({ password = "" }) => {
+  await auth.deleteAccount({ password });
+  say("Your account is deleted.");
+});
+
+// A reset link opens the app at /reset-password#token=…: the token stays in the fragment (never
+// sent to any server) until this form POSTs it.
+const resetToken = location.pathname.endsWith("/reset-password") ? new URLSearchParams(location.hash.slice(1)).get("token") : null;
+$("#reset").hidden = resetToken === null;
+onSubmit($<HTMLFormElement>("#reset-password"), async ({ newPassword = "" }) => {
+  await auth.resetPassword({ token: resetToken ?? "", newPassword });
+  history.replaceState(null, "", "/");
+  $("#reset").hidden = true;
+  say("Your password is changed and every device is signed out. Sign in with the new password.");
+});
 $("#reload-me").addEventListener("click", () => void loadMe());
 $("#reload-sessions").addEventListener("click", () => void loadSessions());
 $("#logout").addEventListener("click", async () => {

@@ -1,0 +1,101 @@
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { login, message, openApp, register, waitForState } from "./support/app";
+import { launchChromium, snap } from "./support/browser";
+import { PASSWORD, startStack, uniqueEmail, type Stack } from "./support/stack";
+
+const NEW_PASSWORD = "a fresh and private passphrase";
+
+/** The mails the dev server has "sent", newest first (its outbox, GET /dev/mail). */
+async function mails(stack: Stack): Promise<{ to: string; kind: string; link?: string; text: string }[]> {
+  return ((await (await fetch(`${stack.apiUrl}/dev/mail`)).json()) as { mails: { to: string; kind: string; link?: string; text: string }[] }).mails;
+}
+
+async function submit(page: Page, form: string, fields: Record<string, string>) {
+  for (const [name, value] of Object.entries(fields)) await page.fill(`#${form} input[name='${name}']`, value);
+  await page.click(`#${form} button[type='submit']`);
+}
+
+describe("account screens of the example app", () => {
+  let stack: Stack;
+  let browser: Browser;
+  const contexts: BrowserContext[] = [];
+  const context = async () => {
+    const created = await browser.newContext();
+    contexts.push(created);
+    return created;
+  };
+
+  beforeAll(async () => {
+    [stack, browser] = await Promise.all([startStack(), launchChromium()]);
+  });
+  afterAll(async () => {
+    for (const created of contexts) await created.close().catch(() => {});
+    await browser?.close();
+    await stack?.close();
+  });
+
+  it("forgot password → mail in the dev outbox → the link → a new password → sign in; the old sessions are gone", async () => {
+    const email = uniqueEmail("forgot");
+    const laptop = await openApp(await context(), stack);
+    await register(laptop, email, PASSWORD);
+    const phone = await openApp(await context(), stack);
+    await login(phone, email, PASSWORD);
+
+    const stranger = await openApp(await context(), stack);
+    await submit(stranger, "forgot", { email });
+    expect((await message(stranger)).text).toMatch(/If an account exists/);
+    const mail = (await mails(stack)).find((m) => m.to === email && m.kind === "password_reset")!;
+    expect(mail.link).toMatch(new RegExp(`^${stack.appUrl}/reset-password#token=`));
+
+    // Opening the link changes nothing by itself (the app only POSTs the token when asked).
+    await stranger.goto(mail.link!);
+    await stranger.waitForSelector("#reset:not([hidden])");
+    await snap(stranger, "account-1-reset-form");
+    await submit(stranger, "reset-password", { newPassword: "password" });
+    expect(await stranger.textContent("[data-field-error='newPassword']")).toMatch(/too common/);
+    await submit(stranger, "reset-password", { newPassword: NEW_PASSWORD });
+    await stranger.waitForFunction(() => document.querySelector("#message")?.textContent?.includes("password is changed"));
+    expect(new URL(stranger.url()).hash).toBe("");
+    expect((await mails(stack)).some((m) => m.to === email && m.kind === "password_changed")).toBe(true);
+
+    // Every session that was open is over: the next call signs each page out.
+    for (const page of [laptop, phone]) {
+      await page.click("#reload-me");
+      await waitForState(page, "signed-out");
+    }
+    await login(stranger, email, NEW_PASSWORD);
+    expect(await stranger.textContent("#status")).toBe(`Signed in as ${email}`);
+    await snap(stranger, "account-2-signed-in-after-reset");
+
+    // The link worked once.
+    const again = await openApp(await context(), stack);
+    await again.goto(mail.link!);
+    await again.waitForSelector("#reset:not([hidden])");
+    await submit(again, "reset-password", { newPassword: "yet another fresh passphrase" });
+    expect((await message(again)).text).toMatch(/invalid or has expired/);
+  });
+
+  it("changes the password (other devices signed out) and deletes the account", async () => {
+    const email = uniqueEmail("change");
+    const laptop = await openApp(await context(), stack);
+    await register(laptop, email, PASSWORD);
+    const phone = await openApp(await context(), stack);
+    await login(phone, email, PASSWORD);
+
+    await submit(laptop, "change-password", { currentPassword: "wrong password here", newPassword: NEW_PASSWORD });
+    expect((await message(laptop)).text).toBe("The password is not correct.");
+    await submit(laptop, "change-password", { currentPassword: PASSWORD, newPassword: NEW_PASSWORD });
+    await laptop.waitForFunction(() => document.querySelector("#message")?.textContent?.startsWith("Password changed"));
+    expect(await laptop.textContent("#message")).toBe("Password changed. 1 other device(s) signed out.");
+    await phone.click("#reload-me");
+    await waitForState(phone, "signed-out");
+
+    await submit(laptop, "delete-account", { password: NEW_PASSWORD });
+    await waitForState(laptop, "signed-out");
+    expect(await laptop.textContent("#message")).toBe("Your account is deleted.");
+    await snap(laptop, "account-3-deleted");
+    await submit(phone, "login", { email, password: NEW_PASSWORD });
+    expect((await message(phone)).kind).toBe("invalid_credentials");
+  });
+});
