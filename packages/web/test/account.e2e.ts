@@ -53,7 +53,8 @@ describe("account screens of the example app", () => {
     await stranger.waitForSelector("#reset:not([hidden])");
     await snap(stranger, "account-1-reset-form");
     await submit(stranger, "reset-password", { newPassword: "password" });
-    expect(await stranger.textContent("[data-field-error='newPassword']")).toMatch(/too common/);
+    await stranger.waitForFunction(() => document.querySelector("#reset-password [data-field-error='newPassword']")?.textContent);
+    expect(await stranger.textContent("#reset-password [data-field-error='newPassword']")).toMatch(/too common/);
     await submit(stranger, "reset-password", { newPassword: NEW_PASSWORD });
     await stranger.waitForFunction(() => document.querySelector("#message")?.textContent?.includes("password is changed"));
     expect(new URL(stranger.url()).hash).toBe("");
