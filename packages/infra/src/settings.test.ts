@@ -17,6 +17,19 @@ describe("readDeployConfig", () => {
     expect(readDeployConfig({}, "alice").allowedOrigins).toEqual(["http://localhost:5173"]);
   });
 
+  it("reads the mail sender (an address or a domain) and the app URL, refusing what is neither", () => {
+    const base = { AUTHLITH_ALLOWED_ORIGINS: "https://app.example.com" };
+    expect(readDeployConfig({ ...base, AUTHLITH_MAIL_SENDER: " Auth@Example.com ", AUTHLITH_APP_URL: "https://app.example.com/" }, "prod")).toMatchObject({
+      mail: { sender: "auth@example.com" },
+      appUrl: "https://app.example.com",
+    });
+    expect(readDeployConfig({ ...base, AUTHLITH_MAIL_SENDER: "example.com" }, "prod").mail).toEqual({ sender: "example.com" });
+    expect(readDeployConfig(base, "prod")).not.toHaveProperty("mail");
+    expect(() => readDeployConfig({ ...base, AUTHLITH_MAIL_SENDER: "no reply" }, "prod")).toThrow(/AUTHLITH_MAIL_SENDER/);
+    expect(() => readDeployConfig({ ...base, AUTHLITH_APP_URL: "http://app.example.com" }, "prod")).toThrow(/AUTHLITH_APP_URL: .* must be https/);
+    expect(readDeployConfig({ AUTHLITH_APP_URL: "http://localhost:5173" }, "alice").appUrl).toBe("http://localhost:5173");
+  });
+
   it("refuses plain http origins in production and anything that is not a URL", () => {
     expect(() => readDeployConfig({ AUTHLITH_ALLOWED_ORIGINS: "http://app.example.com" }, "prod")).toThrow(/must be https/);
     expect(readDeployConfig({ AUTHLITH_ALLOWED_ORIGINS: "http://localhost:3000" }, "alice").allowedOrigins).toEqual(["http://localhost:3000"]);

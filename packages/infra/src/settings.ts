@@ -93,6 +93,23 @@ export interface DeployConfig {
 
 export type DeployEnv = Record<string, string | undefined>;
 
+const HOST_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i;
+
+/** A URL a browser opens: https, or http outside production; the error names the variable. */
+function webUrl(variable: string, value: string, production: boolean) {
+  const url = (() => {
+    try {
+      return new URL(value);
+    } catch {
+      throw new Error(`${variable}: "${value}" is not a URL`);
+    }
+  })();
+  if (url.protocol !== "https:" && !(url.protocol === "http:" && !production)) {
+    throw new Error(`${variable}: "${value}" must be https${production ? "" : " (or http outside production)"}`);
+  }
+  return url;
+}
+
 /**
  * Reads and validates the deploy-time configuration (environment variables of `sst deploy`, or
  * `.env.<stage>`, which SST loads). A production stage must state its allowed origins (an empty
@@ -111,22 +128,10 @@ export function readDeployConfig(env: DeployEnv, stage: string): DeployConfig {
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean)
-    .map((value) => {
-      const url = (() => {
-        try {
-          return new URL(value);
-        } catch {
-          throw new Error(`AUTHLITH_ALLOWED_ORIGINS: "${value}" is not a URL`);
-        }
-      })();
-      if (url.protocol !== "https:" && !(url.protocol === "http:" && !production)) {
-        throw new Error(`AUTHLITH_ALLOWED_ORIGINS: "${value}" must be https${production ? "" : " (or http outside production)"}`);
-      }
-      return url.origin;
-    });
+    .map((value) => webUrl("AUTHLITH_ALLOWED_ORIGINS", value, production).origin);
 
   const domainName = env.AUTHLITH_DOMAIN?.trim();
-  if (domainName && !/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i.test(domainName)) {
+  if (domainName && !HOST_NAME.test(domainName)) {
     throw new Error(`AUTHLITH_DOMAIN: "${domainName}" is not a host name`);
   }
   const certArn = env.AUTHLITH_DOMAIN_CERT_ARN?.trim() || undefined;
@@ -136,24 +141,11 @@ export function readDeployConfig(env: DeployEnv, stage: string): DeployConfig {
   if (signingAlg !== "ES256" && signingAlg !== "RS256") throw new Error("AUTHLITH_SIGNING_ALG must be ES256 or RS256");
 
   const sender = env.AUTHLITH_MAIL_SENDER?.trim() || undefined;
-  if (sender && !/^[^@\s<>]+@[^@\s<>]+\.[a-z]{2,63}$/i.test(sender) && !/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i.test(sender)) {
+  if (sender && !/^[^@\s<>]+@[^@\s<>]+\.[a-z]{2,63}$/i.test(sender) && !HOST_NAME.test(sender)) {
     throw new Error(`AUTHLITH_MAIL_SENDER: "${sender}" is neither an email address nor a domain`);
   }
   const rawAppUrl = env.AUTHLITH_APP_URL?.trim() || undefined;
-  let appUrl: string | undefined;
-  if (rawAppUrl) {
-    const url = (() => {
-      try {
-        return new URL(rawAppUrl);
-      } catch {
-        throw new Error(`AUTHLITH_APP_URL: "${rawAppUrl}" is not a URL`);
-      }
-    })();
-    if (url.protocol !== "https:" && !(url.protocol === "http:" && !production)) {
-      throw new Error(`AUTHLITH_APP_URL: "${rawAppUrl}" must be https${production ? "" : " (or http outside production)"}`);
-    }
-    appUrl = url.toString().replace(/\/+$/, "");
-  }
+  const appUrl = rawAppUrl ? webUrl("AUTHLITH_APP_URL", rawAppUrl, production).toString().replace(/\/+$/, "") : undefined;
 
   return {
     allowedOrigins: [...new Set(allowedOrigins)],
