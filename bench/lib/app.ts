@@ -29,6 +29,7 @@ export function benchConfig(env: Record<string, string>): RuntimeConfig {
   config.auth.rateLimits = {
     loginPerIp: high,
     loginFailuresPerAccount: high,
+    loginConsecutiveFailures: high,
     registerPerIp: high,
     refreshFailuresPerIp: high,
     refreshPerSession: high,
