@@ -71,6 +71,14 @@ export interface AuthClient {
    * Fails with kind "forbidden" reason INVALID_PASSWORD, or "validation" (`fieldErrors.newPassword`).
    */
   changePassword(input: { currentPassword: string; newPassword: string }): Promise<{ revokedSessions: number }>;
+  /**
+   * Asks to move the account to `newEmail`, proven by the password: a link goes to the new address,
+   * and nothing changes until it is followed (then `confirmEmailChange`). The answer never says
+   * whether the new address has an account. Fails like changePassword.
+   */
+  changeEmail(input: { password: string; newEmail: string }): Promise<void>;
+  /** Confirms an email change with the token from the link mailed to the new address. */
+  confirmEmailChange(input: { token: string }): Promise<{ email: string }>;
   /** Deletes the account, proven by its password, and signs out everywhere. Fails like changePassword. */
   deleteAccount(input: { password: string }): Promise<void>;
   /** Picks up an existing session (after a page reload, from another tab or the cookie): the user, or null. */
@@ -285,6 +293,8 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     resetPassword: (input) => rpc("mutation", "account", "resetPassword", input).then(() => {}),
     changePassword: (input) =>
       authed((token) => rpc("mutation", "account", "changePassword", input, token)).then((r) => ({ revokedSessions: r.revokedSessions })),
+    changeEmail: (input) => authed((token) => rpc("mutation", "account", "changeEmail", input, token)).then(() => {}),
+    confirmEmailChange: (input) => rpc("mutation", "account", "confirmEmailChange", input).then((r) => ({ email: r.email })),
     async deleteAccount(input) {
       const sessionId = held?.sessionId ?? null;
       await authed((token) => rpc("mutation", "account", "delete", input, token));

@@ -9,10 +9,11 @@ import { uuidv7 } from "./ids";
  * and purpose: issuing one deletes the older ones. Redeeming is one conditional UPDATE, so of two
  * concurrent redemptions exactly one wins.
  */
-export type AccountTokenPurpose = "password_reset";
+export type AccountTokenPurpose = "password_reset" | "email_change";
 
 export const ACCOUNT_TOKEN_TTL_SECONDS: Record<AccountTokenPurpose, number> = {
   password_reset: 30 * 60,
+  email_change: 24 * 60 * 60,
 };
 
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
@@ -20,7 +21,7 @@ const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
 export const accountTokenHash = (purpose: AccountTokenPurpose, token: string): Buffer => sha256(`${purpose}\n${token}`);
 
 /** A fresh token and the row that records it (not yet written). */
-export function newAccountToken(purpose: AccountTokenPurpose, userId: string, nowMs: number) {
+export function newAccountToken(purpose: AccountTokenPurpose, userId: string, nowMs: number, email: string | null = null) {
   const token = toBase64Url(randomSecret());
   return {
     token,
@@ -28,6 +29,7 @@ export function newAccountToken(purpose: AccountTokenPurpose, userId: string, no
       id: uuidv7(nowMs),
       userId,
       purpose,
+      email,
       tokenHash: accountTokenHash(purpose, token),
       createdAt: toIso(nowMs),
       expiresAt: toIso(nowMs + ACCOUNT_TOKEN_TTL_SECONDS[purpose] * 1000),
@@ -40,8 +42,8 @@ export function issueAccountTokenCtes(row: ReturnType<typeof newAccountToken>["r
   return sql`superseded AS (
       DELETE FROM account_tokens WHERE user_id = ${row.userId}::uuid AND purpose = ${row.purpose}::text AND used_at IS NULL
     ), issued AS (
-      INSERT INTO account_tokens (id, user_id, purpose, token_hash, created_at, expires_at)
-      VALUES (${row.id}::uuid, ${row.userId}::uuid, ${row.purpose}::text, ${row.tokenHash}::bytea,
+      INSERT INTO account_tokens (id, user_id, purpose, email, token_hash, created_at, expires_at)
+      VALUES (${row.id}::uuid, ${row.userId}::uuid, ${row.purpose}::text, ${row.email}::text, ${row.tokenHash}::bytea,
         ${row.createdAt}::timestamptz, ${row.expiresAt}::timestamptz)
       RETURNING id
     )`;
@@ -50,12 +52,12 @@ export function issueAccountTokenCtes(row: ReturnType<typeof newAccountToken>["r
 /** Whether a presented string could be a token at all (malformed ones cost no database read). */
 export const isWellFormedAccountToken = (token: string): boolean => TOKEN_SHAPE.test(token);
 
-/** SQL (a CTE named `redeemed`, with `user_id`) that marks a live token used, if it is one. */
+/** SQL (a CTE named `redeemed`, with `user_id` and `email`) that marks a live token used, if it is one. */
 export function redeemAccountTokenCte(purpose: AccountTokenPurpose, token: string, nowMs: number): SQL {
   return sql`redeemed AS (
       UPDATE account_tokens SET used_at = ${toIso(nowMs)}::timestamptz
        WHERE token_hash = ${accountTokenHash(purpose, token)}::bytea AND purpose = ${purpose}::text
          AND used_at IS NULL AND expires_at > ${toIso(nowMs)}::timestamptz
-      RETURNING user_id
+      RETURNING user_id, email
     )`;
 }

@@ -18,6 +18,8 @@ export const AuditEvent = {
   disabled: "user.disabled",
   deleted: "user.deleted",
   passwordChanged: "password.changed",
+  emailChangeRequested: "email.change_requested",
+  emailChanged: "email.changed",
   enabled: "user.enabled",
 } as const;
 export type AuditEventType = (typeof AuditEvent)[keyof typeof AuditEvent];

@@ -27,3 +27,4 @@ export { createDevOutbox, type DevOutbox, type OutboxMail } from "./mail/outbox"
 export { createSesMailer, type SesMailerOptions } from "./mail/ses";
 export * from "./account-status";
 export * from "./account-changes";
+export * from "./email-change";

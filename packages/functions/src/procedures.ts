@@ -16,7 +16,9 @@ import type { AppRouter } from "./router";
  * adapter at run time.
  */
 export const PROCEDURE_TYPES = {
+  "account.changeEmail": "mutation",
   "account.changePassword": "mutation",
+  "account.confirmEmailChange": "mutation",
   "account.delete": "mutation",
   "account.requestPasswordReset": "mutation",
   "account.resetPassword": "mutation",

@@ -170,6 +170,12 @@ async function script(app: TestApp, send: Send): Promise<Step[]> {
 
   const third = await step("register a third", browser, post("auth.register", { email: "third@example.com", password: PASSWORD }));
   const thirdToken = (dataOf(third) as { accessToken: string }).accessToken;
+  // (One wrong password at most for this account here: the test's budget of failed checks is two.)
+  await step("account.changeEmail same address", browser, post("account.changeEmail", { password: PASSWORD, newEmail: "third@example.com" }, bearer(thirdToken)));
+  await step("account.changeEmail", browser, post("account.changeEmail", { password: PASSWORD, newEmail: "moved@example.com" }, bearer(thirdToken)));
+  const moveLink = app.runtime.outbox!.lastTo("moved@example.com", "email_change")!.link!;
+  await step("account.confirmEmailChange bad token", browser, post("account.confirmEmailChange", { token: "nope" }));
+  await step("account.confirmEmailChange", browser, post("account.confirmEmailChange", { token: decodeURIComponent(moveLink.split("#token=")[1]!) }));
   await step("account.delete wrong", browser, post("account.delete", { password: "nope nope nope" }, bearer(thirdToken)));
   await step("account.delete", browser, post("account.delete", { password: PASSWORD }, bearer(thirdToken)));
   return steps;

@@ -17,6 +17,8 @@ export const accountTokens = pgTable(
       .notNull()
       .references(() => users.id, { onDelete: "cascade" }),
     purpose: text("purpose").notNull(),
+    /** The address a token is about, when that is not the account's own (an email change's new address). */
+    email: text("email"),
     tokenHash: bytea("token_hash").notNull(),
     createdAt: timestamptz("created_at").notNull(),
     expiresAt: timestamptz("expires_at").notNull(),

@@ -48,3 +48,30 @@ export function passwordChangedMail(context: MailContext, to: string, how: "rese
     "If this was not you, reset your password at once and contact us.",
   ]);
 }
+
+export function emailChangeMail(context: MailContext, to: string, token: string): MailMessage {
+  return render(
+    "email_change",
+    to,
+    `Confirm your new ${context.serviceName} email address`,
+    [
+      `Someone (we hope you) asked to use this address for a ${context.serviceName} account.`,
+      "The link below confirms it; it works once, for 24 hours. If you did not ask, ignore this mail.",
+    ],
+    { url: appLink(context, "confirm-email", token), label: "Confirm this address" },
+  );
+}
+
+export function emailChangedMail(context: MailContext, to: string, newAddress: string): MailMessage {
+  return render("email_changed", to, `Your ${context.serviceName} email address was changed`, [
+    `The email address of your ${context.serviceName} account was just changed to ${newAddress}; this address no longer signs in.`,
+    "If this was not you, reset your password from the new address's inbox at once, or contact us.",
+  ]);
+}
+
+export function emailInUseMail(context: MailContext, to: string): MailMessage {
+  return render("email_in_use", to, `Someone tried to use your address on ${context.serviceName}`, [
+    `Someone asked to move another ${context.serviceName} account to this address. It already has an account, so nothing changed.`,
+    "If this was you, sign in with this address instead. Otherwise you can ignore this mail.",
+  ]);
+}

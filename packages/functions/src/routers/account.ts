@@ -1,7 +1,16 @@
-import { changePassword, deleteAccount, passwordMessage, requestPasswordReset, resetPassword, type PasswordCheckError } from "@authlith/core";
+import {
+  changePassword,
+  confirmEmailChange,
+  deleteAccount,
+  passwordMessage,
+  requestEmailChange,
+  requestPasswordReset,
+  resetPassword,
+  type PasswordCheckError,
+} from "@authlith/core";
 import { clearCookie } from "../transport";
 import { authedProcedure, publicError, publicProcedure, router } from "../trpc";
-import { changePasswordInput, deleteAccountInput, requestPasswordResetInput, resetPasswordInput } from "./schemas";
+import { changeEmailInput, changePasswordInput, confirmEmailChangeInput, deleteAccountInput, requestPasswordResetInput, resetPasswordInput } from "./schemas";
 
 const tooManyRequests = (retryAfterSeconds: number | undefined) =>
   publicError("TOO_MANY_REQUESTS", "Too many attempts; try again later", { reason: "RATE_LIMITED", retryAfterSeconds: retryAfterSeconds ?? 60 });
@@ -23,6 +32,25 @@ export const accountRouter = router({
       });
     }
     throw passwordCheckError(result.code, result.retryAfterSeconds);
+  }),
+
+  /**
+   * Asks to move the account to a new address, proven by the password. Nothing changes until the
+   * new address confirms; the answer is the same whether or not that address has an account.
+   */
+  changeEmail: authedProcedure.input(changeEmailInput).mutation(async ({ ctx, input }) => {
+    const result = await requestEmailChange(ctx.deps, ctx.meta, { userId: ctx.auth.userId, ...input });
+    if (result.ok) return { success: true as const };
+    if (result.code === "SAME_EMAIL") throw publicError("BAD_REQUEST", "Invalid input", { fieldErrors: { newEmail: ["This is already your address"] } });
+    throw passwordCheckError(result.code, result.retryAfterSeconds);
+  }),
+
+  /** Confirms an email change with the token mailed to the new address (its link's #token=). */
+  confirmEmailChange: publicProcedure.input(confirmEmailChangeInput).mutation(async ({ ctx, input }) => {
+    const result = await confirmEmailChange(ctx.deps, ctx.meta, input);
+    if (result.ok) return { success: true as const, email: result.value.email };
+    if (result.code === "EMAIL_TAKEN") throw publicError("CONFLICT", "This address has an account now", { reason: "EMAIL_TAKEN" });
+    throw publicError("BAD_REQUEST", "This link is invalid or has expired", { reason: "INVALID_TOKEN" });
   }),
 
   /** Deletes the account, proven by its password: every session ends; the audit trail stays, pseudonymous. */

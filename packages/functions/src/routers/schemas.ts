@@ -59,3 +59,7 @@ export const deleteAccountInput = z.strictObject({ password: passwordSchema });
 
 /** A sensitive operation's optional proof: the password, when the sign-in is not recent. */
 export const reauthInput = z.optional(z.strictObject({ password: z.optional(passwordSchema) }));
+
+export const changeEmailInput = z.strictObject({ password: passwordSchema, newEmail: emailSchema });
+
+export const confirmEmailChangeInput = z.strictObject({ token: z.string().check(z.minLength(1), z.maxLength(128)) });
