@@ -1,24 +1,16 @@
 import { accountTokens, auditEvents, sessions, users } from "@authlith/core/db/schema";
 import { canonicalEmail, emailSubject } from "@authlith/core";
 import { eq } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { backends } from "../../core/test/support";
-import { bearer, COOKIE_NAME, data, errorOf, PASSWORD, startTestApp, tokenTransport, uniqueEmail, type TestApp } from "./support/app";
+import { bearer, COOKIE_NAME, data, errorOf, PASSWORD, tokenTransport, uniqueEmail, useTestApp } from "./support/app";
 
 const NEW_PASSWORD = "a completely different passphrase";
 
 describe.each(backends)("changing and deleting an account on $name", (backend) => {
-  let app: TestApp;
-  beforeAll(async () => {
-    app = await startTestApp(backend);
-  });
-  afterAll(async () => {
-    await app?.close();
-  });
-
-  let addresses = 0;
-  const client = (options = {}) => app.client({ origin: null, ip: `198.19.0.${++addresses % 250}`, ...options });
-  const db = () => app.runtime.deps.db;
+  const service = useTestApp(backend);
+  const client = service.client;
+  const db = () => service.app.runtime.deps.db;
   const signUp = async () => {
     const email = uniqueEmail("change");
     const first = data(await client().mutate("auth.register", { email, password: PASSWORD }, tokenTransport));
@@ -36,7 +28,7 @@ describe.each(backends)("changing and deleting an account on $name", (backend) =
       expect(await status(account.elsewhere)).toBe(401);
       expect((await client().mutate("auth.login", { email: account.email, password: PASSWORD })).status).toBe(401);
       expect((await client().mutate("auth.login", { email: account.email, password: NEW_PASSWORD })).status).toBe(200);
-      expect(app.runtime.outbox!.lastTo(account.email, "password_changed")!.text).toMatch(/changed/);
+      expect(service.app.runtime.outbox!.lastTo(account.email, "password_changed")!.text).toMatch(/changed/);
       const events = await db().select({ type: auditEvents.type }).from(auditEvents).where(eq(auditEvents.userId, account.userId));
       expect(events.map((e) => e.type)).toContain("password.changed");
     });
@@ -47,7 +39,7 @@ describe.each(backends)("changing and deleting an account on $name", (backend) =
       expect(wrong.status).toBe(403);
       expect(errorOf(wrong).reason).toBe("INVALID_PASSWORD");
       expect(await status(account.elsewhere)).toBe(200);
-      const { limit } = app.runtime.deps.config.rateLimits.loginFailuresPerAccount;
+      const { limit } = service.app.runtime.deps.config.rateLimits.loginFailuresPerAccount;
       let last = wrong;
       for (let i = 1; i <= limit; i++) {
         last = await client().mutate("account.changePassword", { currentPassword: `guess ${i} guess`, newPassword: NEW_PASSWORD }, bearer(account.here));
@@ -81,7 +73,7 @@ describe.each(backends)("changing and deleting an account on $name", (backend) =
     it("ends every session at once, removes the personal data, and keeps the audit trail under a pseudonym", async () => {
       const account = await signUp();
       data(await client().mutate("account.requestPasswordReset", { email: account.email }));
-      const browser = app.client();
+      const browser = service.app.client();
       data(await browser.mutate("auth.login", { email: account.email, password: PASSWORD }));
       const reply = await client().mutate("account.delete", { password: PASSWORD }, bearer(account.here));
       expect(data(reply)).toEqual({ success: true });
@@ -96,7 +88,7 @@ describe.each(backends)("changing and deleting an account on $name", (backend) =
       expect(await db().select().from(sessions).where(eq(sessions.userId, account.userId))).toEqual([]);
       expect(await db().select().from(accountTokens).where(eq(accountTokens.userId, account.userId))).toEqual([]);
       // What happened stays on record, under the HMAC of the address, never the address itself.
-      const subject = emailSubject(app.runtime.deps, canonicalEmail(account.email));
+      const subject = emailSubject(service.app.runtime.deps, canonicalEmail(account.email));
       const trail = await db().select().from(auditEvents).where(eq(auditEvents.subject, subject));
       expect(trail.map((e) => e.type)).toEqual(expect.arrayContaining(["user.registered", "login.succeeded", "user.deleted"]));
       expect(trail.every((e) => e.userId === null)).toBe(true);
@@ -107,22 +99,16 @@ describe.each(backends)("changing and deleting an account on $name", (backend) =
 });
 
 describe.each(backends)("recent authentication on $name", (backend) => {
-  let app: TestApp;
-  beforeAll(async () => {
-    app = await startTestApp(backend, { AUTHLITH_REAUTH_SECONDS: "300" });
-  });
-  afterAll(async () => {
-    await app?.close();
-  });
-  const client = () => app.client({ origin: null });
+  const service = useTestApp(backend, { AUTHLITH_REAUTH_SECONDS: "300" });
+  const client = service.client;
 
   it("carries the sign-in time in the access token as auth_time, and a refresh keeps it", async () => {
     const email = uniqueEmail("authtime");
-    const signedUpAt = app.clock.now();
+    const signedUpAt = service.app.clock.now();
     const first = data(await client().mutate("auth.register", { email, password: PASSWORD }, tokenTransport));
     const claims = (token: string) => JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString()) as { auth_time: number; iat: number };
     expect(claims(first.accessToken).auth_time).toBe(Math.floor(signedUpAt / 1000));
-    app.clock.advance(120_000);
+    service.app.clock.advance(120_000);
     const refreshed = data(await client().mutate("auth.refresh", { refreshToken: first.refreshToken }));
     expect(claims(refreshed.accessToken).auth_time).toBe(Math.floor(signedUpAt / 1000));
     expect(claims(refreshed.accessToken).iat).toBeGreaterThan(claims(first.accessToken).iat);
@@ -136,7 +122,7 @@ describe.each(backends)("recent authentication on $name", (backend) => {
     expect(data(await client().mutate("session.revokeOthers", undefined, bearer(me.accessToken)))).toEqual({ success: true, revokedSessions: 1 });
 
     data(await other());
-    app.clock.advance(301_000);
+    service.app.clock.advance(301_000);
     // A refreshed token is no fresher: the sign-in is what counts.
     const refreshed = data(await client().mutate("auth.refresh", { refreshToken: me.refreshToken }));
     const stale = await client().mutate("session.revokeOthers", undefined, bearer(refreshed.accessToken));

@@ -1,23 +1,16 @@
 import { auditEvents, sessions } from "@authlith/core/db/schema";
 import { and, eq, isNull } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { backends } from "../../core/test/support";
 import { adminCommand } from "../src/scripts/admin";
-import { bearer, data, errorOf, PASSWORD, startTestApp, tokenTransport, uniqueEmail, type TestApp } from "./support/app";
+import { bearer, data, errorOf, PASSWORD, tokenTransport, uniqueEmail, useTestApp } from "./support/app";
 
 describe.each(backends)("disabling an account on $name", (backend) => {
-  let app: TestApp;
-  beforeAll(async () => {
-    app = await startTestApp(backend);
-  });
-  afterAll(async () => {
-    await app?.close();
-  });
-
-  const client = () => app.client({ origin: null });
+  const service = useTestApp(backend);
+  const client = service.client;
   const admin = async (...argv: string[]) => {
     const lines: string[] = [];
-    const code = await adminCommand(app.runtime.deps, argv, (line) => lines.push(line));
+    const code = await adminCommand(service.app.runtime.deps, argv, (line) => lines.push(line));
     return { code, output: lines.join("\n") };
   };
   const register = async () => {
@@ -48,9 +41,9 @@ describe.each(backends)("disabling an account on $name", (backend) => {
     expect(signIn.body).toEqual(wrong.body);
     // No reset link either.
     expect((await client().mutate("account.requestPasswordReset", { email: account.email })).status).toBe(200);
-    expect(app.runtime.outbox!.lastTo(account.email, "password_reset")).toBeUndefined();
+    expect(service.app.runtime.outbox!.lastTo(account.email, "password_reset")).toBeUndefined();
 
-    const [event] = await app.runtime.deps.db
+    const [event] = await service.app.runtime.deps.db
       .select()
       .from(auditEvents)
       .where(and(eq(auditEvents.userId, account.user.id), eq(auditEvents.type, "user.disabled")));
@@ -80,11 +73,11 @@ describe.each(backends)("disabling an account on $name", (backend) => {
     const account = await register();
     // Hold the sign-in's transaction open (its session row written, not committed) until the
     // disable has started, and a little longer.
-    const hasher = app.runtime.deps.hasher;
+    const hasher = service.app.runtime.deps.hasher;
     let disableStarted!: () => void;
     const started = new Promise<void>((resolve) => (disableStarted = resolve));
     const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-    app.runtime.deps.hasher = {
+    service.app.runtime.deps.hasher = {
       ...hasher,
       verify: async (stored, password) => {
         const valid = await hasher.verify(stored, password);
@@ -99,7 +92,7 @@ describe.each(backends)("disabling an account on $name", (backend) => {
       const disable = admin("disable", account.email);
       disableStarted();
       const [signedIn] = await Promise.all([login, disable]);
-      const live = await app.runtime.deps.db
+      const live = await service.app.runtime.deps.db
         .select({ id: sessions.id })
         .from(sessions)
         .where(and(eq(sessions.userId, account.user.id), isNull(sessions.revokedAt)));
@@ -107,7 +100,7 @@ describe.each(backends)("disabling an account on $name", (backend) => {
       if (signedIn.status === 200) expect((await client().query("auth.me", undefined, bearer(data(signedIn).accessToken))).status).toBe(401);
       else expect(signedIn.status).toBe(401);
     } finally {
-      app.runtime.deps.hasher = hasher;
+      service.app.runtime.deps.hasher = hasher;
     }
   });
 });

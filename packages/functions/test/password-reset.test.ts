@@ -1,27 +1,18 @@
 import { accountTokens, auditEvents, users } from "@authlith/core/db/schema";
 import { purgeExpired, type OutboxMail } from "@authlith/core";
 import { and, eq } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { backends } from "../../core/test/support";
-import { APP_ORIGIN, bearer, data, errorOf, PASSWORD, startTestApp, tokenTransport, uniqueEmail, type TestApp } from "./support/app";
+import { APP_ORIGIN, bearer, data, errorOf, PASSWORD, tokenTransport, uniqueEmail, useTestApp } from "./support/app";
 
 const NEW_PASSWORD = "a brand new passphrase";
 
 describe.each(backends)("password reset on $name", (backend) => {
-  let app: TestApp;
-  beforeAll(async () => {
-    app = await startTestApp(backend, { AUTHLITH_APP_URL: "https://app.example.test/" });
-  });
-  afterAll(async () => {
-    await app?.close();
-  });
+  const service = useTestApp(backend, { AUTHLITH_APP_URL: "https://app.example.test/" });
 
-  // Each request from its own address, so the per-IP limits do not couple the tests.
-  let addresses = 0;
-  const nextIp = () => `198.18.${Math.floor(++addresses / 250)}.${(addresses % 250) + 1}`;
-  const client = (options = {}) => app.client({ origin: null, ip: nextIp(), ...options });
-  const outbox = () => app.runtime.outbox!;
-  const db = () => app.runtime.deps.db;
+  const client = service.client;
+  const outbox = () => service.app.runtime.outbox!;
+  const db = () => service.app.runtime.deps.db;
   const register = async (email = uniqueEmail("reset")) => {
     const result = data(await client().mutate("auth.register", { email, password: PASSWORD }, tokenTransport));
     return { email, ...result } as { email: string; accessToken: string; refreshToken: string; user: { id: string } };
@@ -69,7 +60,7 @@ describe.each(backends)("password reset on $name", (backend) => {
 
     it("sends nothing for a disabled account, and answers the same", async () => {
       const { email, user } = await register();
-      await db().update(users).set({ disabledAt: new Date(app.clock.now()) }).where(eq(users.id, user.id));
+      await db().update(users).set({ disabledAt: new Date(service.app.clock.now()) }).where(eq(users.id, user.id));
       const reply = await requestReset(email);
       expect(reply.status).toBe(200);
       expect(outbox().lastTo(email, "password_reset")).toBeUndefined();
@@ -78,7 +69,7 @@ describe.each(backends)("password reset on $name", (backend) => {
     it("limits mails per address, known or not, with Retry-After, and the limit looks the same for both", async () => {
       const { email } = await register();
       const unknown = uniqueEmail("nobody");
-      const { limit } = app.runtime.deps.config.rateLimits.resetRequestPerAccount;
+      const { limit } = service.app.runtime.deps.config.rateLimits.resetRequestPerAccount;
       for (let i = 0; i < limit; i++) {
         expect((await requestReset(email, { ip: `198.51.100.${i + 1}` })).status).toBe(200);
         expect((await requestReset(unknown, { ip: `198.51.100.${i + 1}` })).status).toBe(200);
@@ -92,7 +83,7 @@ describe.each(backends)("password reset on $name", (backend) => {
     });
 
     it("limits requests per IP, whatever the addresses", async () => {
-      const { limit } = app.runtime.deps.config.rateLimits.resetRequestPerIp;
+      const { limit } = service.app.runtime.deps.config.rateLimits.resetRequestPerIp;
       for (let i = 0; i < limit; i++) expect((await requestReset(uniqueEmail("spray"), { ip: "192.0.2.77" })).status).toBe(200);
       const refused = await requestReset(uniqueEmail("spray"), { ip: "192.0.2.77" });
       expect(refused.status).toBe(429);
@@ -101,16 +92,16 @@ describe.each(backends)("password reset on $name", (backend) => {
 
     it("still answers 200 when the mail cannot be sent, and logs the failure without the address", async () => {
       const { email } = await register();
-      const mailer = app.runtime.deps.mailer;
-      app.runtime.deps.mailer = { send: async () => Promise.reject(new Error("SES said no")) };
+      const mailer = service.app.runtime.deps.mailer;
+      service.app.runtime.deps.mailer = { send: async () => Promise.reject(new Error("SES said no")) };
       try {
         const reply = await requestReset(email);
         expect(reply.status).toBe(200);
         expect(reply.raw).not.toMatch(/SES|mail/i);
       } finally {
-        app.runtime.deps.mailer = mailer;
+        service.app.runtime.deps.mailer = mailer;
       }
-      const failure = app.logs.findLast((line) => line.event === "mail.failed");
+      const failure = service.app.logs.findLast((line) => line.event === "mail.failed");
       expect(failure).toMatchObject({ level: "error", kind: "password_reset" });
       expect(JSON.stringify(failure)).not.toContain(email);
     });
@@ -153,7 +144,7 @@ describe.each(backends)("password reset on $name", (backend) => {
     it("expires after 30 minutes", async () => {
       const { email } = await register();
       const token = await mailedToken(email);
-      app.clock.advance(30 * 60 * 1000 + 1000);
+      service.app.clock.advance(30 * 60 * 1000 + 1000);
       expect(errorOf(await reset(token)).reason).toBe("INVALID_TOKEN");
     });
 
@@ -178,7 +169,7 @@ describe.each(backends)("password reset on $name", (backend) => {
 
     it("works while the account is locked out, and lifts the lock", async () => {
       const { email } = await register();
-      const { limit } = app.runtime.deps.config.rateLimits.loginFailuresPerAccount;
+      const { limit } = service.app.runtime.deps.config.rateLimits.loginFailuresPerAccount;
       for (let i = 0; i < limit; i++) await client({ ip: `203.0.113.${i + 1}` }).mutate("auth.login", { email, password: "wrong wrong wrong" });
       expect((await client().mutate("auth.login", { email, password: PASSWORD })).status).toBe(429);
       data(await reset(await mailedToken(email)));
@@ -188,7 +179,7 @@ describe.each(backends)("password reset on $name", (backend) => {
     it("does not work for an account disabled after the mail was sent", async () => {
       const { email, user } = await register();
       const token = await mailedToken(email);
-      await db().update(users).set({ disabledAt: new Date(app.clock.now()) }).where(eq(users.id, user.id));
+      await db().update(users).set({ disabledAt: new Date(service.app.clock.now()) }).where(eq(users.id, user.id));
       expect(errorOf(await reset(token)).reason).toBe("INVALID_TOKEN");
     });
 
@@ -222,8 +213,8 @@ describe.each(backends)("password reset on $name", (backend) => {
     it("leaves expired tokens to the purge", async () => {
       const { email, user } = await register();
       await mailedToken(email);
-      app.clock.advance(31 * 60 * 1000);
-      const result = await purgeExpired({ db: db(), clock: app.clock });
+      service.app.clock.advance(31 * 60 * 1000);
+      const result = await purgeExpired({ db: db(), clock: service.app.clock });
       expect(result.accountTokens).toBeGreaterThanOrEqual(1);
       expect(await db().select().from(accountTokens).where(eq(accountTokens.userId, user.id))).toEqual([]);
     });
@@ -234,7 +225,7 @@ describe.each(backends)("password reset on $name", (backend) => {
   });
 
   it("links to the configured app, not to this API", () => {
-    expect(app.runtime.deps.config.mail.appUrl).toBe("https://app.example.test");
-    expect(APP_ORIGIN).not.toBe(app.runtime.deps.config.issuer);
+    expect(service.app.runtime.deps.config.mail.appUrl).toBe("https://app.example.test");
+    expect(APP_ORIGIN).not.toBe(service.app.runtime.deps.config.issuer);
   });
 });

@@ -5,6 +5,7 @@ import { parseEnvConfig, type Env } from "../../src/config";
 import { createRuntime, type Runtime } from "../../src/runtime";
 import { manualClock, testHmacSecret, testSigningKeys, type Backend, type BackendInstance, type ManualClock } from "../../../core/test/support";
 import type { ApiHandler } from "../../src/app";
+import { afterAll, beforeAll } from "vitest";
 
 export const ISSUER = "https://auth.example.test";
 export const APP_ORIGIN = "https://app.example.test";
@@ -208,4 +209,28 @@ export function data<T = any>(reply: Reply): T {
 export function errorOf(reply: Reply): { code: string; httpStatus: number; reason?: string; retryAfterSeconds?: number; fieldErrors?: Record<string, string[]> } {
   if (!reply.body?.error) throw new Error(`expected an error, got ${reply.status}: ${reply.raw.slice(0, 500)}`);
   return reply.body.error.data;
+}
+
+/**
+ * For a describe block: a service started before its tests and closed after them, and clients
+ * whose requests each come from an address of their own (so per-IP limits do not couple tests).
+ */
+export function useTestApp(backend: Backend, env: Env = {}): { readonly app: TestApp; client(options?: ClientOptions): TestClient } {
+  let app: TestApp | undefined;
+  let addresses = 0;
+  beforeAll(async () => {
+    app = await startTestApp(backend, env);
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+  return {
+    get app() {
+      return app!;
+    },
+    client: (options = {}) => {
+      addresses += 1;
+      return app!.client({ origin: null, ip: `198.18.${Math.floor(addresses / 250) % 250}.${(addresses % 250) + 1}`, ...options });
+    },
+  };
 }
