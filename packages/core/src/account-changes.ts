@@ -8,13 +8,13 @@ import type { Deps, RequestMeta } from "./deps";
 import { deliver } from "./mail/deliver";
 import { passwordChangedMail } from "./mail/templates";
 import { hasLoneSurrogate, normalizePassword, passwordContextWords, passwordProblem, type PasswordProblem } from "./password-policy";
-import { checkLimits, countFailure } from "./rate-limit";
+import { resetCounters, spendBudgets } from "./rate-limit";
 import { fail, ok, type Result } from "./result";
 
 /**
  * Changes a signed-in user makes to their own account, each proven by the current password
- * (docs/security.md §4, §22): wrong ones are counted per account (as many as sign-in allows in its
- * window), so a stolen access token cannot be used to guess the password here either.
+ * (docs/security.md §4, §22): checks spend a per-account budget (the size of sign-in's), so a
+ * stolen access token cannot be used to guess the password here either.
  */
 export type PasswordCheckError = "INVALID_PASSWORD" | "RATE_LIMITED";
 
@@ -25,12 +25,15 @@ interface Owner {
   subject: string;
 }
 
-/** Checks a signed-in user's password (re-authentication); wrong ones are counted per account. */
+/**
+ * Checks a signed-in user's password (re-authentication). Like sign-in, each check spends one
+ * unit of a per-account budget before the hash, atomically, so concurrent guesses cannot exceed
+ * it; a correct password gives the run back.
+ */
 export async function checkPassword(deps: Deps, userId: string, password: string): Promise<Result<Owner, PasswordCheckError>> {
   const key = `password-check:${userId}`;
-  const limit = deps.config.rateLimits.loginFailuresPerAccount;
-  const limits = await checkLimits(deps, [{ key, limit, by: 0 }]);
-  if (limits.state === "limited") return fail("RATE_LIMITED", limits.retryAfterSeconds);
+  const budget = await spendBudgets(deps, [{ key, limit: deps.config.rateLimits.loginFailuresPerAccount }]);
+  if (budget.state === "limited") return fail("RATE_LIMITED", budget.retryAfterSeconds);
   const [row] = await queryRows<{ id: string; email: string; name: string | null; password_hash: string }>(
     deps.db,
     sql`SELECT id, email, name, password_hash FROM users WHERE id = ${userId}::uuid AND disabled_at IS NULL`,
@@ -40,10 +43,8 @@ export async function checkPassword(deps: Deps, userId: string, password: string
     return fail("INVALID_PASSWORD");
   }
   const valid = (await deps.hasher.verify(row.password_hash, normalizePassword(password))) && !hasLoneSurrogate(password);
-  if (!valid) {
-    await countFailure(deps, key, limit);
-    return fail("INVALID_PASSWORD");
-  }
+  if (!valid) return fail("INVALID_PASSWORD");
+  if (budget.state === "ok") await resetCounters(deps, [key]);
   return ok({ id: row.id, email: row.email, name: row.name, subject: emailSubject(deps, canonicalEmail(row.email)) });
 }
 

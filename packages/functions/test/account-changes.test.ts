@@ -48,6 +48,18 @@ describe.each(backends)("changing and deleting an account on $name", (backend) =
       expect(Number(last.headers["retry-after"])).toBeGreaterThan(0);
     });
 
+    it("lets no more concurrent guesses through than the budget allows", async () => {
+      const account = await signUp();
+      const { limit } = service.app.runtime.deps.config.rateLimits.loginFailuresPerAccount;
+      const replies = await Promise.all(
+        Array.from({ length: limit + 5 }, (_, i) =>
+          client().mutate("account.changePassword", { currentPassword: `guess number ${i}`, newPassword: NEW_PASSWORD }, bearer(account.here)),
+        ),
+      );
+      expect(replies.filter((r) => r.status === 403)).toHaveLength(limit);
+      expect(replies.filter((r) => r.status === 429)).toHaveLength(5);
+    });
+
     it("applies the password policy to the new password, and needs a signed-in user", async () => {
       const account = await signUp();
       const weak = await client().mutate("account.changePassword", { currentPassword: PASSWORD, newPassword: "qwerty123" }, bearer(account.here));
