@@ -48,6 +48,20 @@ export async function checkPassword(deps: Deps, userId: string, password: string
   return ok({ id: row.id, email: row.email, name: row.name, subject: emailSubject(deps, canonicalEmail(row.email)) });
 }
 
+/**
+ * A sensitive operation's proof (docs/security.md §22): a sign-in within `reauthSeconds` (the access
+ * token's `auth_time`), or else the password.
+ */
+export async function confirmRecentAuthentication(
+  deps: Deps,
+  input: { userId: string; authTime: number; password?: string },
+): Promise<Result<void, PasswordCheckError | "REAUTHENTICATION_REQUIRED">> {
+  if (deps.clock.now() - input.authTime <= deps.config.reauthSeconds * 1000) return ok(undefined);
+  if (input.password === undefined) return fail("REAUTHENTICATION_REQUIRED");
+  const checked = await checkPassword(deps, input.userId, input.password);
+  return checked.ok ? ok(undefined) : checked;
+}
+
 export type ChangePasswordError = PasswordCheckError | "WEAK_PASSWORD";
 
 /** Sets a new password; every other session ends at once, this one stays; the owner is told by mail. */

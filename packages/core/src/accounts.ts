@@ -78,6 +78,15 @@ export async function register(
   return ok({ ...signedIn, deviceToken: issueDeviceToken(deps.hmacKey, emailSubject(deps, canonicalEmail(email)), now) });
 }
 
+/** The sign-in budgets of an account (`account:<subject>`) or a known device (`device:<id>`): its window and its ceiling. */
+const lockoutKeys = (scope: string) => [`login:${scope}`, `login:consecutive:${scope}`] as const;
+
+/** Ends a run of failures: the budgets and their "locked once" markers. */
+const liftLockout = (deps: Deps, keys: readonly string[]) => resetCounters(deps, [...keys, ...keys.map((key) => `once:${key}`)]);
+
+/** Lifts an account's lockout (a password reset is how a locked-out owner gets back in). */
+export const liftAccountLockout = (deps: Deps, subject: string) => liftLockout(deps, lockoutKeys(`account:${subject}`));
+
 export interface LoginInput {
   email: string;
   password: string;
@@ -101,9 +110,8 @@ export async function login(deps: Deps, meta: RequestMeta, input: LoginInput): P
   // A device that signed in to this account before has its own failure budget, so attempts
   // from elsewhere cannot lock it out; everyone else shares the account's.
   const deviceId = input.deviceToken ? verifyDeviceToken(deps.hmacKey, input.deviceToken, subject, deps.clock.now()) : null;
-  const scopeKeys = (scope: string) => [`login:${scope}`, `login:consecutive:${scope}`] as const;
-  const accountKeys = scopeKeys(`account:${subject}`);
-  const [windowKey, ceilingKey] = deviceId ? scopeKeys(`device:${deviceId}`) : accountKeys;
+  const accountKeys = lockoutKeys(`account:${subject}`);
+  const [windowKey, ceilingKey] = deviceId ? lockoutKeys(`device:${deviceId}`) : accountKeys;
 
   // Budgets are spent before the password is checked, atomically, so concurrent or batched
   // guesses each need a unit: at most `limit` verifications per window, however they arrive. Only
@@ -156,7 +164,7 @@ export async function login(deps: Deps, meta: RequestMeta, input: LoginInput): P
   const invalidText = hasLoneSurrogate(input.password);
   const accepted = Promise.all([deps.hasher.verify(user.passwordHash, password), signed]).then(([valid]) => valid && !invalidText && !user.disabled);
   const reset = accepted.then(
-    (ok) => (ok && limits.state === "ok" ? resetCounters(deps, [...resetKeys, ...resetKeys.map((key) => `once:${key}`)]) : undefined),
+    (ok) => (ok && limits.state === "ok" ? liftLockout(deps, resetKeys) : undefined),
     () => undefined,
   );
   const [committed, signedIn] = await settleAll([

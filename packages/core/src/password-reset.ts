@@ -1,5 +1,5 @@
 import { sql, type SQL } from "drizzle-orm";
-import { canonicalEmail, emailSubject } from "./accounts";
+import { canonicalEmail, emailSubject, liftAccountLockout } from "./accounts";
 import {
   accountTokenHash,
   ACCOUNT_TOKEN_TTL_SECONDS,
@@ -15,7 +15,7 @@ import type { Deps, RequestMeta } from "./deps";
 import { deliver } from "./mail/deliver";
 import { passwordChangedMail, passwordResetMail } from "./mail/templates";
 import { normalizePassword, passwordContextWords, passwordProblem, type PasswordProblem } from "./password-policy";
-import { checkLimits, rateLimitIp, resetCounters } from "./rate-limit";
+import { checkLimits, rateLimitIp } from "./rate-limit";
 import { fail, ok, type Result } from "./result";
 
 export type ResetRequestError = "RATE_LIMITED";
@@ -90,7 +90,7 @@ export async function resetPassword(
   const subject = emailSubject(deps, canonicalEmail(owner.email));
   const rows = await queryRows<{ user_id: string; revoked: string[] | null }>(
     deps.db,
-    sql`WITH ${redeemAccountTokenCte("password_reset", input.token, deps.clock.now())}, changed AS (
+    sql`WITH ${redeemAccountTokenCte("password_reset", input.token, now)}, changed AS (
       UPDATE users AS u SET password_hash = ${passwordHash}::text, updated_at = ${toIso(now)}::timestamptz
         FROM redeemed WHERE u.id = redeemed.user_id AND u.disabled_at IS NULL
       RETURNING u.id
@@ -111,8 +111,7 @@ export async function resetPassword(
   await deps.revocations.publish(rows[0]!.revoked ?? []);
   // The lockout ends: the account's failure counters (Redis); in the Postgres fallback the reset's
   // audit event ends the run of failures, as a successful sign-in does.
-  const accountKeys = [`login:account:${subject}`, `login:consecutive:account:${subject}`];
-  await resetCounters(deps, [...accountKeys, ...accountKeys.map((key) => `once:${key}`)]).catch(() => {});
+  await liftAccountLockout(deps, subject).catch(() => {});
   await deliver(deps, meta.requestId, passwordChangedMail(deps.config.mail, owner.email, "reset"));
   return ok(undefined);
 }

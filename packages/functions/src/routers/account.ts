@@ -6,20 +6,11 @@ import {
   requestEmailChange,
   requestPasswordReset,
   resetPassword,
-  type PasswordCheckError,
 } from "@authlith/core";
 import { clearCookie } from "../transport";
 import { authedProcedure, publicError, publicProcedure, router } from "../trpc";
+import { passwordCheckError, tooManyRequests } from "./errors";
 import { changeEmailInput, changePasswordInput, confirmEmailChangeInput, deleteAccountInput, requestPasswordResetInput, resetPasswordInput } from "./schemas";
-
-const tooManyRequests = (retryAfterSeconds: number | undefined) =>
-  publicError("TOO_MANY_REQUESTS", "Too many attempts; try again later", { reason: "RATE_LIMITED", retryAfterSeconds: retryAfterSeconds ?? 60 });
-
-/** A wrong current password is FORBIDDEN, not UNAUTHORIZED: the session is fine, the proof is not. */
-function passwordCheckError(code: PasswordCheckError, retryAfterSeconds: number | undefined) {
-  if (code === "RATE_LIMITED") return tooManyRequests(retryAfterSeconds);
-  return publicError("FORBIDDEN", "The password is not correct", { reason: "INVALID_PASSWORD" });
-}
 
 export const accountRouter = router({
   /** Sets a new password, proven by the current one; every other session ends; the owner is told. */

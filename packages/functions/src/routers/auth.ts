@@ -13,6 +13,7 @@ import {
 import type { TRPCError } from "@trpc/server";
 import { clearCookie, deliverTokens, presentedRefreshToken, requestedTransport } from "../transport";
 import { authenticate, authedProcedure, publicError, publicProcedure, router } from "../trpc";
+import { tooManyRequests } from "./errors";
 import { loginInput, refreshInput, registerInput } from "./schemas";
 
 /** The one mapping from core failure codes to tRPC errors for the auth procedures. */
@@ -26,10 +27,7 @@ function toTRPCError(
     case "INVALID_CREDENTIALS":
       return publicError("UNAUTHORIZED", "Invalid email or password", { reason: code });
     case "RATE_LIMITED":
-      return publicError("TOO_MANY_REQUESTS", "Too many attempts; try again later", {
-        reason: code,
-        retryAfterSeconds: retryAfterSeconds ?? 60,
-      });
+      return tooManyRequests(retryAfterSeconds);
     case "INVALID_REFRESH_TOKEN":
     case "REFRESH_TOKEN_REUSED":
       // One answer for both: a thief replaying an old token learns nothing from it.

@@ -1,6 +1,7 @@
-import { AuditEvent, checkPassword, listSessions, revokeSessions } from "@authlith/core";
+import { AuditEvent, confirmRecentAuthentication, listSessions, revokeSessions } from "@authlith/core";
 import { clearCookie } from "../transport";
 import { authedProcedure, publicError, router } from "../trpc";
+import { passwordCheckError } from "./errors";
 import { reauthInput, sessionIdInput } from "./schemas";
 
 export const sessionRouter = router({
@@ -14,18 +15,8 @@ export const sessionRouter = router({
    * (docs/security.md §22): it needs a sign-in within AUTHLITH_REAUTH_SECONDS, or the password.
    */
   revokeOthers: authedProcedure.input(reauthInput).mutation(async ({ ctx, input }) => {
-    const recent = ctx.deps.clock.now() - ctx.auth.authTime <= ctx.deps.config.reauthSeconds * 1000;
-    if (!recent) {
-      if (input?.password === undefined) {
-        throw publicError("FORBIDDEN", "Sign in again, or confirm with your password", { reason: "REAUTHENTICATION_REQUIRED" });
-      }
-      const checked = await checkPassword(ctx.deps, ctx.auth.userId, input.password);
-      if (!checked.ok) {
-        throw checked.code === "RATE_LIMITED"
-          ? publicError("TOO_MANY_REQUESTS", "Too many attempts; try again later", { reason: "RATE_LIMITED", retryAfterSeconds: checked.retryAfterSeconds ?? 60 })
-          : publicError("FORBIDDEN", "The password is not correct", { reason: "INVALID_PASSWORD" });
-      }
-    }
+    const proof = await confirmRecentAuthentication(ctx.deps, { userId: ctx.auth.userId, authTime: ctx.auth.authTime, password: input?.password });
+    if (!proof.ok) throw passwordCheckError(proof.code, proof.retryAfterSeconds);
     const revoked = await revokeSessions(ctx.deps, ctx.meta, {
       userId: ctx.auth.userId,
       sessionIds: "all",
