@@ -31,11 +31,13 @@ export function benchConfig(env: Record<string, string>): RuntimeConfig {
     loginFailuresPerAccount: high,
     loginConsecutiveFailures: high,
     registerPerIp: high,
+    registerPerAddress: high,
     refreshFailuresPerIp: high,
     refreshPerSession: high,
     resetRequestPerAccount: high,
     resetRequestPerIp: high,
-    resetRedeemPerIp: high,
+    tokenRedeemPerIp: high,
+    verificationMailPerAccount: high,
   };
   return config;
 }

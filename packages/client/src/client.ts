@@ -3,7 +3,7 @@ import { AuthClientError, notSignedIn } from "./errors.js";
 import { createRpc } from "./rpc.js";
 import { memoryStorage, type TokenStorage } from "./storage.js";
 import { createTabs, noTabs, type HeldToken } from "./tabs.js";
-import type { LoginInput, Me, RegisterInput, SessionInfo, TokenResponse, User } from "./types.js";
+import type { LoginInput, Me, RegisterInput, RegisterResult, SessionInfo, TokenResponse, User } from "./types.js";
 
 /** Why a session ended: `logout` (here or in another tab), `revoked` (from another device), `expired`. */
 export type SignedOutReason = "logout" | "expired" | "revoked";
@@ -51,9 +51,26 @@ export interface AuthSession {
 
 export interface AuthClient {
   readonly transport: "cookie" | "token";
-  /** Creates an account and signs in. */
-  register(input: RegisterInput): Promise<TokenResponse>;
+  /**
+   * Creates an account. With email verification on (the server's default) it resolves to
+   * `{ status: "verification_required" }`: a link was mailed, nobody is signed in. With it off,
+   * to `{ status: "signed_in", ... }` and the client holds the session.
+   */
+  register(input: RegisterInput): Promise<RegisterResult>;
+  /**
+   * Signs in. Fails with kind "invalid_credentials" (wrong pair, locked, disabled: one answer),
+   * "rate_limited", or, for the right password of an account whose address is not confirmed yet,
+   * kind "forbidden" reason EMAIL_NOT_VERIFIED (a fresh link was mailed).
+   */
   login(input: LoginInput): Promise<TokenResponse>;
+  /**
+   * Confirms the address with the token from a verification link (the app reads it from the
+   * link's `#token=`). Does not sign in; a signed-in client refreshes so `emailVerified` is current.
+   * Fails with kind "validation", reason INVALID_TOKEN (used, expired, superseded).
+   */
+  verifyEmail(input: { token: string }): Promise<{ email: string }>;
+  /** Mails the signed-in user a fresh verification link; `alreadyVerified` when there is nothing to do. */
+  requestVerification(): Promise<{ alreadyVerified: boolean }>;
   /**
    * Starts a password reset: mails a link to the address if it has an account. The answer is the
    * same either way (it never tells whether the address is registered); only rate limits refuse.
@@ -280,8 +297,9 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     transport,
     async register(input) {
       const result = await rpc("mutation", "auth", "register", input);
+      if ("status" in result) return { status: result.status };
       await accept(result, "signed_in");
-      return result;
+      return { status: "signed_in", ...result };
     },
     async login(input) {
       const deviceToken = input.deviceToken ?? (transport === "token" ? await deviceStorage.get() : null);
@@ -289,6 +307,14 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
       await accept(result, "signed_in");
       return result;
     },
+    async verifyEmail(input) {
+      const { email } = await rpc("mutation", "account", "verifyEmail", input);
+      // The new claim arrives with the next access token: take it now.
+      if (held) await renew(null, null, true).catch(() => null);
+      return { email };
+    },
+    requestVerification: () =>
+      authed((token) => rpc("mutation", "account", "requestVerification", undefined, token)).then((r) => ({ alreadyVerified: r.alreadyVerified })),
     requestPasswordReset: (input) => rpc("mutation", "account", "requestPasswordReset", input).then(() => {}),
     resetPassword: (input) => rpc("mutation", "account", "resetPassword", input).then(() => {}),
     changePassword: (input) =>

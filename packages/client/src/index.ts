@@ -4,4 +4,4 @@ export { AuthClientError } from "./errors.js";
 export type { AuthErrorKind } from "./errors.js";
 export { memoryStorage } from "./storage.js";
 export type { TokenStorage } from "./storage.js";
-export type { LoginInput, Me, RegisterInput, SessionInfo, TokenResponse, User } from "./types.js";
+export type { LoginInput, Me, RegisterInput, RegisterResult, SessionInfo, TokenResponse, User } from "./types.js";

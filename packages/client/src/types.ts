@@ -15,3 +15,9 @@ export type SessionInfo = OutputOf<"session", "list">["sessions"][number];
 export type RegisterInput = InputOf<"auth", "register">;
 /** `login()`: email and password. */
 export type LoginInput = InputOf<"auth", "login">;
+/**
+ * What `register()` resolves to: signed in at once (email verification off), or, with it on (the
+ * server's default), a link was mailed and nobody is signed in. With verification on the answer is
+ * the same whether or not the address already had an account (its owner is mailed instead).
+ */
+export type RegisterResult = ({ status: "signed_in" } & TokenResponse) | { status: "verification_required" };

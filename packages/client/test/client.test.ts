@@ -312,3 +312,25 @@ describe("password reset through the client, against a real dev server", () => {
     expect((await stranger.me()).user.email).toBe(email);
   });
 });
+
+describe("email verification through the client, against a real dev server", () => {
+  it("asks for a link while signed in, confirms the address with it, and picks up emailVerified at once", async () => {
+    const email = uniqueEmail("client-verify");
+    const { client, events } = newClient();
+    const registered = await client.register({ email, password: PASSWORD });
+    expect(registered).toMatchObject({ status: "signed_in", user: { email, emailVerified: false } });
+    expect(await client.requestVerification()).toEqual({ alreadyVerified: false });
+    const outbox = (await (await fetch(`${server.url}/dev/mail`)).json()) as { mails: { to: string; kind: string; link: string }[] };
+    const link = outbox.mails.find((mail) => mail.to === email && mail.kind === "email_verification")!.link;
+    const token = decodeURIComponent(new URL(link).hash.replace(/^#token=/, ""));
+
+    expect(await client.verifyEmail({ token })).toEqual({ email });
+    // The client refreshed, so what it holds (and what it tells listeners) says verified.
+    expect(client.getUser()).toMatchObject({ email, emailVerified: true });
+    expect(events.at(-1)).toMatchObject({ type: "refreshed", user: { emailVerified: true } });
+    expect((await client.me()).user.emailVerified).toBe(true);
+    expect(await client.requestVerification()).toEqual({ alreadyVerified: true });
+    const reused = await client.verifyEmail({ token }).then(() => null, (e: unknown) => e);
+    expect(reused).toMatchObject({ kind: "validation", reason: "INVALID_TOKEN" });
+  });
+});

@@ -9,11 +9,12 @@ import { uuidv7 } from "./ids";
  * and purpose: issuing one deletes the older ones. Redeeming is one conditional UPDATE, so of two
  * concurrent redemptions exactly one wins.
  */
-export type AccountTokenPurpose = "password_reset" | "email_change";
+export type AccountTokenPurpose = "password_reset" | "email_change" | "email_verification";
 
 export const ACCOUNT_TOKEN_TTL_SECONDS: Record<AccountTokenPurpose, number> = {
   password_reset: 30 * 60,
   email_change: 24 * 60 * 60,
+  email_verification: 24 * 60 * 60,
 };
 
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;

@@ -1,7 +1,6 @@
 import { and, count, eq, gt, inArray, sql } from "drizzle-orm";
 import { AuditEvent, recordAuditEvent } from "./audit";
 import { toIso } from "./clock";
-import { hmacSha256 } from "./crypto";
 import { queryRows, writeIf } from "./db/client";
 import { auditEvents, users } from "./db/schema";
 import type { Deps, RequestMeta } from "./deps";
@@ -13,70 +12,10 @@ import { issueDeviceToken, verifyDeviceToken } from "./device";
 import { fail, ok, type Result } from "./result";
 import { completeSignIn, insertAuditSql, insertSessionSql, newSession, toPublicUser, type AuthSuccess, type PublicUser } from "./sessions";
 
-/** The form of an email used for uniqueness and look-ups. */
-export const canonicalEmail = (email: string): string => email.trim().normalize("NFC").toLowerCase();
+import { canonicalEmail, emailSubject } from "./email-address";
+import { sendVerificationMail } from "./email-verification";
 
-/**
- * A pseudonymous, stable identifier for an email, for rate-limit keys and audit records of
- * sign-in attempts: the same for known and unknown addresses, and not reversible without the key.
- */
-export const emailSubject = (deps: Deps, canonical: string): string =>
-  hmacSha256(deps.hmacKey, "authlith/subject/email\0", canonical).toString("base64url").slice(0, 32);
-
-export interface RegisterInput {
-  email: string;
-  password: string;
-  name?: string | null | undefined;
-}
-
-export type RegisterError = "EMAIL_TAKEN" | "WEAK_PASSWORD" | "RATE_LIMITED";
-
-/**
- * Creates a user and signs them in. User, session and audit event are written by one statement,
- * so there is never a user without its session or a token without its committed row.
- */
-export async function register(
-  deps: Deps,
-  meta: RequestMeta,
-  input: RegisterInput,
-): Promise<Result<AuthSuccess, RegisterError> & { weakReason?: PasswordProblem }> {
-  const weakReason = passwordProblem(input.password, deps.config.password, passwordContextWords(input));
-  if (weakReason) return { ...fail("WEAK_PASSWORD"), weakReason };
-  const password = normalizePassword(input.password);
-
-  const limits = await checkLimits(deps, [
-    { key: `register:ip:${rateLimitIp(meta.ip)}`, limit: deps.config.rateLimits.registerPerIp, by: 1 },
-  ]);
-  if (limits.state === "limited") return fail("RATE_LIMITED", limits.retryAfterSeconds);
-  // Per-IP limits fail open when Redis is down (docs/security.md §32).
-
-  const now = deps.clock.now();
-  const userId = uuidv7(now);
-  const email = input.email.trim().normalize("NFC");
-  const passwordHash = await deps.hasher.hash(password);
-  const session = newSession(deps, meta, userId);
-  const name = input.name?.trim() || null;
-  const rows = await queryRows<{ id: string }>(
-    deps.db,
-    sql`WITH u AS (
-      INSERT INTO users (id, email, email_canonical, password_hash, name, created_at, updated_at)
-      VALUES (${userId}::uuid, ${email}::text, ${canonicalEmail(email)}::text, ${passwordHash}::text, ${name}::text,
-        ${toIso(now)}::timestamptz, ${toIso(now)}::timestamptz)
-      ON CONFLICT (email_canonical) DO NOTHING
-      RETURNING id
-    ), s AS (
-      ${insertSessionSql(session.row, sql`FROM u`)}
-      RETURNING id
-    ), a AS (
-      ${insertAuditSql(deps, meta, AuditEvent.registered, { userId: sql`u.id`, sessionId: sql`${session.row.id}::uuid`, from: sql`FROM u` })}
-    )
-    SELECT id FROM u`,
-  );
-  if (rows.length === 0) return fail("EMAIL_TAKEN");
-  const user: PublicUser = { id: userId, email, emailVerified: false, name, createdAt: toIso(now) };
-  const signedIn = await completeSignIn(deps, user, session.token, session.absoluteExpiresAt);
-  return ok({ ...signedIn, deviceToken: issueDeviceToken(deps.hmacKey, emailSubject(deps, canonicalEmail(email)), now) });
-}
+export { canonicalEmail, emailSubject };
 
 /** The sign-in budgets of an account (`account:<subject>`) or a known device (`device:<id>`): its window and its ceiling. */
 const lockoutKeys = (scope: string) => [`login:${scope}`, `login:consecutive:${scope}`] as const;
@@ -94,7 +33,7 @@ export interface LoginInput {
   deviceToken?: string | undefined;
 }
 
-export type LoginError = "INVALID_CREDENTIALS" | "RATE_LIMITED";
+export type LoginError = "INVALID_CREDENTIALS" | "RATE_LIMITED" | "EMAIL_NOT_VERIFIED";
 
 /**
  * Signs a user in with email and password (docs/security.md §5–10). Unknown email, wrong password and
@@ -162,9 +101,13 @@ export async function login(deps: Deps, meta: RequestMeta, input: LoginInput): P
   // A lone surrogate never matches: no password can hold one (the policy refuses it), and text
   // encoding would otherwise make it equal to U+FFFD and to every other lone surrogate.
   const invalidText = hasLoneSurrogate(input.password);
-  const accepted = Promise.all([deps.hasher.verify(user.passwordHash, password), signed]).then(([valid]) => valid && !invalidText && !user.disabled);
-  const reset = accepted.then(
-    (ok) => (ok && limits.state === "ok" ? liftLockout(deps, resetKeys) : undefined),
+  // The password checks out for an enabled account: the run of failures ends, whether or not a
+  // session follows (an unverified address gets none, docs/security.md §36).
+  const proven = Promise.all([deps.hasher.verify(user.passwordHash, password), signed]).then(([valid]) => valid && !invalidText && !user.disabled);
+  const mayEnter = user.publicUser.emailVerified || !deps.config.requireEmailVerification;
+  const accepted = proven.then((valid) => valid && mayEnter);
+  const reset = proven.then(
+    (valid) => (valid && limits.state === "ok" ? liftLockout(deps, resetKeys) : undefined),
     () => undefined,
   );
   const [committed, signedIn] = await settleAll([
@@ -183,6 +126,12 @@ export async function login(deps: Deps, meta: RequestMeta, input: LoginInput): P
     reset,
   ]);
   if (!committed) {
+    if (!mayEnter && (await proven)) {
+      // Only the owner of the password learns that the address is unverified; a fresh link goes to it.
+      await recordAuditEvent(deps, meta, AuditEvent.loginUnverified, { userId: user.publicUser.id, subject });
+      await sendVerificationMail(deps, meta, user.publicUser.id);
+      return fail("EMAIL_NOT_VERIFIED");
+    }
     await recordAuditEvent(deps, meta, AuditEvent.loginFailed, { userId: user.publicUser.id, subject });
     return fail("INVALID_CREDENTIALS");
   }

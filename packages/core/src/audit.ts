@@ -21,6 +21,12 @@ export const AuditEvent = {
   emailChangeRequested: "email.change_requested",
   emailChanged: "email.changed",
   enabled: "user.enabled",
+  /** A sign-up with an address that already has an account (its owner is mailed). */
+  registerDuplicate: "user.register_duplicate",
+  /** The right password for an account whose address is not verified yet (no session). */
+  loginUnverified: "login.unverified",
+  verificationRequested: "email.verification_requested",
+  emailVerified: "email.verified",
 } as const;
 export type AuditEventType = (typeof AuditEvent)[keyof typeof AuditEvent];
 

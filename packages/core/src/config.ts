@@ -21,11 +21,13 @@ const RATE_LIMIT_DEFAULTS = {
   loginFailuresPerAccount: { limit: 10, windowSeconds: 15 * 60 },
   loginConsecutiveFailures: { limit: 100, windowSeconds: DAY },
   registerPerIp: { limit: 10, windowSeconds: 10 * 60 },
+  registerPerAddress: { limit: 5, windowSeconds: 60 * 60 },
   refreshFailuresPerIp: { limit: 60, windowSeconds: 60 },
   refreshPerSession: { limit: 30, windowSeconds: 60 },
   resetRequestPerAccount: { limit: 3, windowSeconds: 60 * 60 },
   resetRequestPerIp: { limit: 10, windowSeconds: 60 * 60 },
-  resetRedeemPerIp: { limit: 20, windowSeconds: 10 * 60 },
+  tokenRedeemPerIp: { limit: 20, windowSeconds: 10 * 60 },
+  verificationMailPerAccount: { limit: 5, windowSeconds: 60 * 60 },
 };
 
 /**
@@ -51,6 +53,12 @@ export const AuthConfigSchema = z.object({
    */
   revocationResyncSeconds: int(1, 300, 30),
   sessionIdleTtlSeconds: int(1, FOREVER, 7 * DAY),
+  /**
+   * Whether an account must verify its address before it can sign in (docs/security.md §36). On:
+   * sign-up answers the same for a new and a taken address and signs nobody in. Off: sign-up signs
+   * in at once and a taken address is refused (which tells that the address has an account).
+   */
+  requireEmailVerification: z._default(z.boolean(), true),
   /** How recent a sign-in must be for sensitive operations done without the password (docs/security.md §22). */
   reauthSeconds: int(60, 3600, 300),
   sessionAbsoluteTtlSeconds: int(1, FOREVER, 30 * DAY),
@@ -88,6 +96,11 @@ export const AuthConfigSchema = z.object({
        */
       loginConsecutiveFailures: limit(RATE_LIMIT_DEFAULTS.loginConsecutiveFailures),
       registerPerIp: limit(RATE_LIMIT_DEFAULTS.registerPerIp),
+      /**
+       * Sign-ups per address (new or taken): with verification on, each one mails that address,
+       * so this caps the mail an attacker can aim at somebody's inbox.
+       */
+      registerPerAddress: limit(RATE_LIMIT_DEFAULTS.registerPerAddress),
       /** Refreshes that failed (expired, revoked, replayed), per IP. Forged tokens fail before any I/O. */
       refreshFailuresPerIp: limit(RATE_LIMIT_DEFAULTS.refreshFailuresPerIp),
       /** Rotations per session, counted in the rotating UPDATE itself. */
@@ -95,8 +108,10 @@ export const AuthConfigSchema = z.object({
       /** Password-reset mails per address (known or not) and per IP. */
       resetRequestPerAccount: limit(RATE_LIMIT_DEFAULTS.resetRequestPerAccount),
       resetRequestPerIp: limit(RATE_LIMIT_DEFAULTS.resetRequestPerIp),
-      /** Attempts to redeem a reset token, per IP. */
-      resetRedeemPerIp: limit(RATE_LIMIT_DEFAULTS.resetRedeemPerIp),
+      /** Attempts to redeem a mailed token (reset, verification, email change), per IP. */
+      tokenRedeemPerIp: limit(RATE_LIMIT_DEFAULTS.tokenRedeemPerIp),
+      /** Verification mails per account (asked for, or sent on a sign-in to an unverified account). */
+      verificationMailPerAccount: limit(RATE_LIMIT_DEFAULTS.verificationMailPerAccount),
     }),
     RATE_LIMIT_DEFAULTS,
   ),

@@ -8,6 +8,8 @@ import { queryRows } from "./db/client";
 import type { Deps, RequestMeta } from "./deps";
 import { deliver } from "./mail/deliver";
 import { emailChangedMail, emailChangeMail, emailInUseMail } from "./mail/templates";
+import { redeemLimit } from "./email-verification";
+import { checkLimits } from "./rate-limit";
 import { fail, ok, type Result } from "./result";
 
 /**
@@ -48,7 +50,7 @@ export async function requestEmailChange(
   return ok(undefined);
 }
 
-export type ConfirmEmailChangeError = "INVALID_TOKEN" | "EMAIL_TAKEN";
+export type ConfirmEmailChangeError = "INVALID_TOKEN" | "EMAIL_TAKEN" | "RATE_LIMITED";
 
 /** Completes an email change with the token mailed to the new address; the address counts as verified. */
 export async function confirmEmailChange(
@@ -56,6 +58,8 @@ export async function confirmEmailChange(
   meta: RequestMeta,
   input: { token: string },
 ): Promise<Result<{ email: string }, ConfirmEmailChangeError>> {
+  const limits = await checkLimits(deps, [redeemLimit(deps, meta)]);
+  if (limits.state === "limited") return fail("RATE_LIMITED", limits.retryAfterSeconds);
   if (!isWellFormedAccountToken(input.token)) return fail("INVALID_TOKEN");
   const now = deps.clock.now();
   const [pending] = await queryRows<{ email: string }>(

@@ -28,3 +28,5 @@ export { createSesMailer, type SesMailerOptions } from "./mail/ses";
 export * from "./account-status";
 export * from "./account-changes";
 export * from "./email-change";
+export * from "./registration";
+export * from "./email-verification";

@@ -16,6 +16,7 @@ import { deliver } from "./mail/deliver";
 import { passwordChangedMail, passwordResetMail } from "./mail/templates";
 import { normalizePassword, passwordContextWords, passwordProblem, type PasswordProblem } from "./password-policy";
 import { checkLimits, rateLimitIp } from "./rate-limit";
+import { redeemLimit } from "./email-verification";
 import { fail, ok, type Result } from "./result";
 
 export type ResetRequestError = "RATE_LIMITED";
@@ -70,7 +71,7 @@ export async function resetPassword(
   meta: RequestMeta,
   input: { token: string; newPassword: string },
 ): Promise<Result<void, ResetError> & { weakReason?: PasswordProblem }> {
-  const limits = await checkLimits(deps, [{ key: `reset:redeem:ip:${rateLimitIp(meta.ip)}`, limit: deps.config.rateLimits.resetRedeemPerIp, by: 1 }]);
+  const limits = await checkLimits(deps, [redeemLimit(deps, meta)]);
   if (limits.state === "limited") return fail("RATE_LIMITED", limits.retryAfterSeconds);
   if (!isWellFormedAccountToken(input.token)) return fail("INVALID_TOKEN");
 
@@ -91,7 +92,9 @@ export async function resetPassword(
   const rows = await queryRows<{ user_id: string; revoked: string[] | null }>(
     deps.db,
     sql`WITH ${redeemAccountTokenCte("password_reset", input.token, now)}, changed AS (
-      UPDATE users AS u SET password_hash = ${passwordHash}::text, updated_at = ${toIso(now)}::timestamptz
+      UPDATE users AS u SET password_hash = ${passwordHash}::text, updated_at = ${toIso(now)}::timestamptz,
+        -- The link reached this inbox: the address is confirmed (docs/security.md §36).
+        email_verified_at = coalesce(u.email_verified_at, ${toIso(now)}::timestamptz)
         FROM redeemed WHERE u.id = redeemed.user_id AND u.disabled_at IS NULL
       RETURNING u.id
     ), revoked AS (

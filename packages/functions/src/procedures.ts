@@ -22,6 +22,8 @@ export const PROCEDURE_TYPES = {
   "account.delete": "mutation",
   "account.requestPasswordReset": "mutation",
   "account.resetPassword": "mutation",
+  "account.requestVerification": "mutation",
+  "account.verifyEmail": "mutation",
   "auth.register": "mutation",
   "auth.login": "mutation",
   "auth.refresh": "mutation",

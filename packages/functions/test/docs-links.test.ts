@@ -26,8 +26,9 @@ describe("references into docs/", () => {
   const security = readFileSync(join(ROOT, "docs/security.md"), "utf8");
   const numbered = new Set([...security.matchAll(/^(\d+)\. \*\*/gm)].map((m) => Number(m[1])));
 
-  it("docs/security.md numbers its requirements 1 to 35 without gaps", () => {
-    expect([...numbered].sort((a, b) => a - b)).toEqual(Array.from({ length: 35 }, (_, i) => i + 1));
+  it("docs/security.md numbers its requirements from 1 without gaps", () => {
+    expect(numbered.size).toBeGreaterThanOrEqual(36);
+    expect([...numbered].sort((a, b) => a - b)).toEqual(Array.from({ length: numbered.size }, (_, i) => i + 1));
   });
 
   it("every `docs/security.md §n` cited exists, and every cited doc file exists", () => {

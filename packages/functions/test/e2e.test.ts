@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PASSWORD, uniqueEmail } from "./support/app";
-import { freePort, startDevServerProcess, type DevServerProcess } from "./support/dev-process";
+import { freePort, mailedToken, signUp, startDevServerProcess, type DevServerProcess } from "./support/dev-process";
 
 describe("end to end: the dev server over HTTP with the real @trpc/client", () => {
   let dataDir: string;
@@ -42,7 +42,7 @@ describe("end to end: the dev server over HTTP with the real @trpc/client", () =
     expect((await post("auth.register", { email, password: PASSWORD })).status).toBe(200);
     expect((await post("account.requestPasswordReset", { email })).status).toBe(200);
     const listed = (await (await fetch(`${server.url}/dev/mail`)).json()) as { mails: { to: string; kind: string; link: string }[] };
-    const mail = listed.mails.find((m) => m.to === email)!;
+    const mail = listed.mails.find((m) => m.to === email && m.kind === "password_reset")!;
     expect(mail).toMatchObject({ kind: "password_reset" });
     expect(mail.link).toMatch(/^http:\/\/localhost:5173\/reset-password#token=[A-Za-z0-9_-]{43}$/);
     await expect.poll(() => server.output()).toContain(`mail password_reset to ${email}: Reset your authlith password ${mail.link}`);
@@ -58,8 +58,13 @@ describe("end to end: the dev server over HTTP with the real @trpc/client", () =
     client.onSessionChange((event) => events.push(event.type));
     const email = uniqueEmail("e2e");
 
-    const registered = await client.register({ email, password: PASSWORD, name: "Grace" });
-    expect(registered.user).toMatchObject({ email, name: "Grace" });
+    // Email verification is on by default: sign-up mails a link and signs nobody in.
+    expect(await client.register({ email, password: PASSWORD, name: "Grace" })).toEqual({ status: "verification_required" });
+    const early = await client.login({ email, password: PASSWORD }).catch((e: unknown) => e);
+    expect(early).toMatchObject({ kind: "forbidden", reason: "EMAIL_NOT_VERIFIED" });
+    expect(await client.verifyEmail({ token: await mailedToken(server.url, email) })).toEqual({ email });
+    const signedIn = await client.login({ email, password: PASSWORD });
+    expect(signedIn.user).toMatchObject({ email, name: "Grace", emailVerified: true });
     expect((await client.me()).user.email).toBe(email);
     const sessions = await client.sessions.list();
     expect(sessions).toHaveLength(1);
@@ -84,7 +89,7 @@ describe("end to end: the dev server over HTTP with the real @trpc/client", () =
     const refreshes: string[] = [];
     // A margin longer than the token's life: every call wants a fresh token.
     const client = createAuthClient({ url: server.url, transport: "token", refreshMarginSeconds: 3600 });
-    await client.register({ email: uniqueEmail("burst"), password: PASSWORD });
+    await signUp(client, server.url, { email: uniqueEmail("burst"), password: PASSWORD });
     client.onSessionChange((event) => refreshes.push(event.type));
     const results = await Promise.all(Array.from({ length: 8 }, () => client.me()));
     expect(new Set(results.map((r) => r.user.id)).size).toBe(1);
@@ -94,14 +99,14 @@ describe("end to end: the dev server over HTTP with the real @trpc/client", () =
   it("types errors so callers can tell them apart", async () => {
     const client = createAuthClient({ url: server.url, transport: "token" });
     const email = uniqueEmail("errors");
-    await client.register({ email, password: PASSWORD });
+    await signUp(client, server.url, { email, password: PASSWORD });
     const wrong = await client.login({ email, password: "not the password" }).catch((e: unknown) => e);
     expect(wrong).toMatchObject({ kind: "invalid_credentials", status: 401 });
     const invalid = await client.register({ email: "nope", password: "short" }).catch((e: unknown) => e);
     expect(invalid).toMatchObject({ kind: "validation", status: 400 });
     expect(Object.keys((invalid as AuthClientError).fieldErrors).sort()).toEqual(["email", "password"]);
-    const conflict = await client.register({ email, password: PASSWORD }).catch((e: unknown) => e);
-    expect(conflict).toMatchObject({ kind: "conflict", status: 409 });
+    // A taken address answers like a new one.
+    expect(await client.register({ email, password: PASSWORD })).toEqual({ status: "verification_required" });
     const offline = createAuthClient({ url: "http://127.0.0.1:1", transport: "token" });
     expect(await offline.login({ email, password: PASSWORD }).catch((e: unknown) => e)).toMatchObject({ kind: "network" });
   });
@@ -111,8 +116,10 @@ describe("end to end: the dev server over HTTP with the real @trpc/client", () =
       links: [httpBatchLink({ url: `${server.url}/trpc`, headers: { "x-authlith-transport": "token" } })],
     });
     const email = uniqueEmail("raw");
-    const signedUp = await trpc.auth.register.mutate({ email, password: PASSWORD });
-    expect(signedUp.refreshToken).toMatch(/^[A-Za-z0-9_-]{91}$/);
+    expect(await trpc.auth.register.mutate({ email, password: PASSWORD })).toEqual({ status: "verification_required" });
+    expect(await trpc.account.verifyEmail.mutate({ token: await mailedToken(server.url, email) })).toEqual({ success: true, email });
+    const signedIn = await trpc.auth.login.mutate({ email, password: PASSWORD });
+    expect(signedIn.refreshToken).toMatch(/^[A-Za-z0-9_-]{91}$/);
     const error = await trpc.auth.login.mutate({ email, password: "wrong wrong" }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TRPCClientError);
     expect((error as TRPCClientError<AppRouter>).data?.code).toBe("UNAUTHORIZED");
@@ -135,7 +142,7 @@ describe("end to end: the dev server over HTTP with the real @trpc/client", () =
   it("keeps users and keys across a restart (PGlite and keys persisted under the data directory)", async () => {
     const client = createAuthClient({ url: server.url, transport: "token" });
     const email = uniqueEmail("persist");
-    const before = await client.register({ email, password: PASSWORD });
+    const before = await signUp(client, server.url, { email, password: PASSWORD });
     await server.stop();
     server = await startDevServerProcess(dataDir, port);
     // The access token issued before the restart still verifies: same key set.

@@ -157,6 +157,22 @@ async function script(app: TestApp, send: Send): Promise<Step[]> {
   const resetToken = decodeURIComponent(link.split("#token=")[1]!);
   await step("account.resetPassword", native, post("account.resetPassword", { token: resetToken, newPassword: "a long new passphrase" }));
 
+  await step("account.requestVerification", native, post("account.requestVerification", undefined, bearer(fresh)));
+  await step("account.requestVerification unauthenticated", native, post("account.requestVerification"));
+  await step("account.verifyEmail bad token", native, post("account.verifyEmail", { token: "nope" }));
+  const verifyLink = app.runtime.outbox!.lastTo(EMAIL, "email_verification")!.link!;
+  await step("account.verifyEmail", native, post("account.verifyEmail", { token: decodeURIComponent(verifyLink.split("#token=")[1]!) }));
+  // With verification required (the default; this script's app starts with it off).
+  const config = app.runtime.deps.config as { requireEmailVerification: boolean };
+  config.requireEmailVerification = true;
+  try {
+    await step("register (verification required)", browser, post("auth.register", { email: "pending@example.com", password: PASSWORD }));
+    await step("register taken (verification required)", browser, post("auth.register", { email: EMAIL, password: PASSWORD }));
+    await step("login unverified", native, post("auth.login", { email: "pending@example.com", password: PASSWORD }));
+  } finally {
+    config.requireEmailVerification = false;
+  }
+
   await step("account.changePassword wrong", native, post("account.changePassword", { currentPassword: "nope nope nope", newPassword: "a changed passphrase" }, bearer(fresh)));
   await step("account.changePassword weak", native, post("account.changePassword", { currentPassword: PASSWORD, newPassword: "password1" }, bearer(fresh)));
   await step("account.changePassword", native, post("account.changePassword", { currentPassword: PASSWORD, newPassword: "a changed passphrase" }, bearer(fresh)));

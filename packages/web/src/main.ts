@@ -66,6 +66,7 @@ function showError(error: unknown, form?: HTMLFormElement) {
     case "forbidden":
       if (error.reason === "INVALID_PASSWORD") return say("The password is not correct.", error.kind);
       if (error.reason === "REAUTHENTICATION_REQUIRED") return say("Please sign in again to do that.", error.kind);
+      if (error.reason === "EMAIL_NOT_VERIFIED") return say("Confirm your email address first: we have sent you a new link.", error.kind);
       return say("This page's origin is not allowed by the auth server (AUTHLITH_ALLOWED_ORIGINS).", error.kind);
     default:
       return say(error.message, error.kind);
@@ -86,6 +87,8 @@ async function loadMe() {
     const list = $("#me");
     list.replaceChildren();
     row(list, "Email", me.user.email);
+    row(list, "Email confirmed", me.user.emailVerified ? "yes" : "no");
+    $("#unverified").hidden = me.user.emailVerified;
     row(list, "User id", me.user.id);
     row(list, "Session id", me.session.id);
     row(list, "Access token expires", new Date(me.accessTokenExpiresAt).toLocaleTimeString());
@@ -186,9 +189,11 @@ function onSubmit(form: HTMLFormElement, action: (fields: Record<string, string>
   });
 }
 
-onSubmit($<HTMLFormElement>("#register"), ({ email = "", password = "", name }) =>
-  auth.register({ email, password, ...(name ? { name } : {}) }),
-);
+onSubmit($<HTMLFormElement>("#register"), async ({ email = "", password = "", name }) => {
+  const result = await auth.register({ email, password, ...(name ? { name } : {}) });
+  // With email verification on (the server's default) nobody is signed in yet.
+  if (result.status === "verification_required") say(`Check your inbox: we sent a link to ${email} to confirm the address.`);
+});
 onSubmit($<HTMLFormElement>("#login"), ({ email = "", password = "" }) => auth.login({ email, password }));
 onSubmit($<HTMLFormElement>("#forgot"), async ({ email = "" }) => {
   await auth.requestPasswordReset({ email });
@@ -198,6 +203,18 @@ onSubmit($<HTMLFormElement>("#change-password"), async ({ currentPassword = "", 
   const { revokedSessions } = await auth.changePassword({ currentPassword, newPassword });
   say(`Password changed. ${revokedSessions} other device(s) signed out.`);
   await loadSessions();
+});
+onSubmit($<HTMLFormElement>("#change-email"), async ({ newEmail = "", password = "" }) => {
+  await auth.changeEmail({ newEmail, password });
+  say(`A link is on its way to ${newEmail}: follow it to move your account there.`);
+});
+$("#request-verification").addEventListener("click", async () => {
+  try {
+    const { alreadyVerified } = await auth.requestVerification();
+    say(alreadyVerified ? "Your address is already confirmed." : "A link is on its way: follow it to confirm your address.");
+  } catch (error) {
+    showError(error);
+  }
 });
 onSubmit($<HTMLFormElement>("#delete-account"), async ({ password = "" }) => {
   await auth.deleteAccount({ password });
@@ -213,6 +230,30 @@ onSubmit($<HTMLFormElement>("#reset-password"), async ({ newPassword = "" }) => 
   history.replaceState(null, "", "/");
   $("#reset").hidden = true;
   say("Your password is changed and every device is signed out. Sign in with the new password.");
+});
+// Links from mails open the app at /verify-email#token=… (sign-up) or /confirm-email#token=… (a
+// new address). Nothing happens until the button is pressed: a mail scanner that opens the link,
+// even one that runs scripts, does not confirm anything.
+const confirmKind = location.pathname.endsWith("/verify-email") ? "verify" : location.pathname.endsWith("/confirm-email") ? "email-change" : null;
+const confirmToken = confirmKind ? new URLSearchParams(location.hash.slice(1)).get("token") : null;
+$("#confirm").hidden = confirmToken === null;
+if (confirmKind === "email-change") $("#confirm-title").textContent = "Confirm your new email address";
+$("#confirm-button").addEventListener("click", async () => {
+  say(null);
+  try {
+    if (confirmKind === "verify") {
+      await auth.verifyEmail({ token: confirmToken ?? "" });
+      say(auth.getUser() ? "Your address is confirmed." : "Your address is confirmed. You can sign in now.");
+    } else {
+      const { email } = await auth.confirmEmailChange({ token: confirmToken ?? "" });
+      say(`Your account now uses ${email}.`);
+    }
+    history.replaceState(null, "", "/");
+    $("#confirm").hidden = true;
+    if (auth.getUser()) void loadMe();
+  } catch (error) {
+    showError(error);
+  }
 });
 $("#reload-me").addEventListener("click", () => void loadMe());
 $("#reload-sessions").addEventListener("click", () => void loadSessions());

@@ -1,6 +1,6 @@
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { login, message, openApp, register, waitForState } from "./support/app";
+import { confirmFromMail, fillAndSubmit, login, mailLink, message, openApp, register, waitForMeLoads, waitForState } from "./support/app";
 import { launchChromium, snap } from "./support/browser";
 import { PASSWORD, startStack, uniqueEmail, type Stack } from "./support/stack";
 
@@ -35,10 +35,58 @@ describe("account screens of the example app", () => {
     await stack?.close();
   });
 
+  it("sign-up → a link in the dev outbox → sign-in refused until the address is confirmed → confirm → sign in → sign out", async () => {
+    const email = uniqueEmail("verify");
+    const page = await openApp(await context(), stack);
+    await fillAndSubmit(page, "register", { email, password: PASSWORD });
+    await page.waitForFunction(() => document.querySelector("#message")?.textContent?.startsWith("Check your inbox"));
+    expect(await page.getAttribute("body", "data-state")).toBe("signed-out");
+    await snap(page, "account-0-check-inbox");
+
+    await fillAndSubmit(page, "login", { email, password: PASSWORD });
+    await page.waitForSelector("#message[data-kind='forbidden']");
+    expect((await message(page)).text).toBe("Confirm your email address first: we have sent you a new link.");
+
+    const link = await mailLink(stack, email, "email_verification");
+    expect(link).toMatch(new RegExp(`^${stack.appUrl}/verify-email#token=`));
+    // Opening the link shows a button and changes nothing by itself.
+    await page.goto(link);
+    await page.waitForSelector("#confirm:not([hidden])");
+    await snap(page, "account-0-confirm");
+    await fillAndSubmit(page, "login", { email, password: PASSWORD });
+    await page.waitForSelector("#message[data-kind='forbidden']");
+    await confirmFromMail(page, await mailLink(stack, email, "email_verification"));
+    expect(await page.textContent("#message")).toBe("Your address is confirmed. You can sign in now.");
+    expect(new URL(page.url()).pathname).toBe("/");
+
+    await login(page, email, PASSWORD);
+    expect(await page.textContent("#me")).toContain("Email confirmedyes");
+    expect(await page.isHidden("#unverified")).toBe(true);
+    await page.click("#logout");
+    await waitForState(page, "signed-out");
+  });
+
+  it("moves the account to a new address: a link to it, confirmed in the app; the old address is told", async () => {
+    const email = uniqueEmail("old");
+    const moved = uniqueEmail("new");
+    const page = await openApp(await context(), stack);
+    await register(page, stack, email, PASSWORD);
+    await fillAndSubmit(page, "change-email", { newEmail: moved, password: PASSWORD });
+    await page.waitForFunction(() => document.querySelector("#message")?.textContent?.startsWith("A link is on its way"));
+    await confirmFromMail(page, await mailLink(stack, moved, "email_change"));
+    expect(await page.textContent("#message")).toBe(`Your account now uses ${moved}.`);
+    expect((await mails(stack)).some((m) => m.to === email && m.kind === "email_changed")).toBe(true);
+    await page.click("#logout");
+    await waitForState(page, "signed-out");
+    await login(page, moved, PASSWORD);
+    await waitForMeLoads(page, 1);
+    expect(await page.textContent("#status")).toBe(`Signed in as ${moved}`);
+  });
+
   it("forgot password → mail in the dev outbox → the link → a new password → sign in; the old sessions are gone", async () => {
     const email = uniqueEmail("forgot");
     const laptop = await openApp(await context(), stack);
-    await register(laptop, email, PASSWORD);
+    await register(laptop, stack, email, PASSWORD);
     const phone = await openApp(await context(), stack);
     await login(phone, email, PASSWORD);
 
@@ -80,7 +128,7 @@ describe("account screens of the example app", () => {
   it("changes the password (other devices signed out) and deletes the account", async () => {
     const email = uniqueEmail("change");
     const laptop = await openApp(await context(), stack);
-    await register(laptop, email, PASSWORD);
+    await register(laptop, stack, email, PASSWORD);
     const phone = await openApp(await context(), stack);
     await login(phone, email, PASSWORD);
 

@@ -26,7 +26,7 @@ describe("two browsers of one user", () => {
     const phoneTraffic = recordApiTraffic(phoneContext, stack.apiUrl);
     const email = uniqueEmail("devices");
     const laptop = await openApp(laptopContext, stack);
-    await register(laptop, email, PASSWORD);
+    await register(laptop, stack, email, PASSWORD);
     const phone = await openApp(phoneContext, stack);
     await login(phone, email, PASSWORD);
     const phoneSession = await phone.getAttribute("#me", "data-session-id");

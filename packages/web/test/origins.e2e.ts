@@ -73,7 +73,7 @@ describe("pages on other origins", () => {
     const traffic: Exchange[] = recordApiTraffic(context, stack.apiUrl);
     const app = await openApp(context, stack);
     const email = uniqueEmail("origins");
-    await register(app, email, PASSWORD);
+    await register(app, stack, email, PASSWORD);
     const cookie = (await context.cookies()).find((c) => c.name === COOKIE)!.value;
 
     const sites = [

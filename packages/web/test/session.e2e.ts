@@ -51,12 +51,16 @@ describe("a browser session with the cookie transport", () => {
     const page = await openApp(context, stack);
     expect(await page.textContent("#status")).toBe("Signed out");
     const email = uniqueEmail("reload");
-    await register(page, email, PASSWORD);
+    await register(page, stack, email, PASSWORD);
     await snap(page, "session-1-registered");
 
+    // Sign-up mailed a link and issued nothing; the session came from the sign-in after confirming.
     const registered = traffic.find((e) => e.procedure === "auth.register")!;
     expect(registered.response!.status()).toBe(200);
-    const first = await tokenFrom(registered);
+    expect(await setCookieLines(registered.response!)).toEqual([]);
+    expect(await registered.response!.text()).not.toMatch(/accessToken/);
+    const signedIn = traffic.find((e) => e.procedure === "auth.login")!;
+    const first = await tokenFrom(signedIn);
     expect(first.refreshToken).toBeUndefined(); // a browser never gets the refresh token in a body
     const sessionId = await page.getAttribute("#me", "data-session-id");
 
@@ -93,8 +97,8 @@ describe("a browser session with the cookie transport", () => {
 
   it("sets the refresh cookie as the design says: __Host-, HttpOnly, Secure, SameSite=Lax, Path=/, no Domain", async () => {
     const page = await openApp(context, stack);
-    await register(page, uniqueEmail("cookie"), PASSWORD);
-    const registered = traffic.find((e) => e.procedure === "auth.register")!;
+    await register(page, stack, uniqueEmail("cookie"), PASSWORD);
+    const registered = traffic.find((e) => e.procedure === "auth.login")!;
 
     const lines = (await setCookieLines(registered.response!)).filter((line) => line.startsWith(`${COOKIE}=`));
     expect(lines).toHaveLength(1);
@@ -118,7 +122,7 @@ describe("a browser session with the cookie transport", () => {
   it("shows typed errors: invalid credentials, field errors", async () => {
     const page = await openApp(context, stack);
     const email = uniqueEmail("errors");
-    await register(page, email, PASSWORD);
+    await register(page, stack, email, PASSWORD);
     await page.click("#logout");
     await waitForState(page, "signed-out");
 

@@ -38,7 +38,7 @@ describe("two tabs of one browser", () => {
   it("tabs whose access tokens expire at the same moment both keep working, with exactly one rotation", async () => {
     const a = await openApp(context, stack);
     const email = uniqueEmail("tabs");
-    await register(a, email, PASSWORD);
+    await register(a, stack, email, PASSWORD);
     const signedUp = traffic.length; // before: the page's restore() found no session (401)
 
     // A second tab takes the first tab's access token instead of rotating the refresh token.
@@ -113,7 +113,7 @@ describe("two tabs of one browser", () => {
     expect(await b.textContent("#status")).toBe("Signed out");
 
     const signedOut = traffic.length;
-    await register(a, uniqueEmail("logout"), PASSWORD);
+    await register(a, stack, uniqueEmail("logout"), PASSWORD);
     await waitForState(b, "signed-in"); // told by tab A, without a request of its own for the token
     await waitForMeLoads(b, 1);
     expect(traffic.slice(signedOut).filter((e) => e.procedure === "auth.refresh")).toHaveLength(0);

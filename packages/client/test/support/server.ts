@@ -9,10 +9,12 @@ export interface DevServer {
 /**
  * `npm run dev`'s entry point in its own process (its clock is the real one, whatever the test
  * does to its own), on PGlite in `dataDir`. Started again on the same data directory it keeps its
- * users, sessions and keys, unless `env` brings other keys.
+ * users, sessions and keys, unless `env` brings other keys. These tests are about the client's
+ * sessions, so sign-up signs in at once (email verification off); the client's verification flow
+ * against the default server is in packages/functions/test/e2e.test.ts and the browser tests.
  */
 export async function startDevServer(dataDir: string, port: number, env: Record<string, string> = {}): Promise<DevServer> {
-  return startDevServerProcess(dataDir, port, { LOG_LEVEL: "warn", ...env });
+  return startDevServerProcess(dataDir, port, { LOG_LEVEL: "warn", AUTHLITH_REQUIRE_EMAIL_VERIFICATION: "false", ...env });
 }
 
 /** Observes every request a client sends and the status it gets back; changes nothing. */

@@ -75,3 +75,34 @@ export function emailInUseMail(context: MailContext, to: string): MailMessage {
     "If this was you, sign in with this address instead. Otherwise you can ignore this mail.",
   ]);
 }
+
+export function verificationMail(context: MailContext, to: string, token: string): MailMessage {
+  return render(
+    "email_verification",
+    to,
+    `Confirm your ${context.serviceName} email address`,
+    [
+      `Someone (we hope you) created a ${context.serviceName} account with this address, or asked to confirm it.`,
+      "The link below confirms that the address is yours; it works once, for 24 hours. If you did not sign up, ignore this mail: the account stays unconfirmed and cannot be used.",
+    ],
+    { url: appLink(context, "verify-email", token), label: "Confirm this address" },
+  );
+}
+
+/**
+ * To the owner of an address someone tried to sign up with. It carries a reset link, so that an
+ * owner who forgot their password, or whose address was registered by someone else before they
+ * could confirm it, can set their own password (a reset also confirms the address).
+ */
+export function signUpAttemptMail(context: MailContext, to: string, resetToken: string, validMinutes: number): MailMessage {
+  return render(
+    "sign_up_attempt",
+    to,
+    `Someone tried to sign up to ${context.serviceName} with your address`,
+    [
+      `Someone just tried to create a ${context.serviceName} account with this address. It already has one, so nothing changed.`,
+      `If this was you, sign in instead. If you do not know the password, the link below sets a new one; it works once, for ${validMinutes} minutes. Otherwise you can ignore this mail.`,
+    ],
+    { url: appLink(context, "reset-password", resetToken), label: "Choose a new password" },
+  );
+}

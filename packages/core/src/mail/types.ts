@@ -9,7 +9,14 @@ export interface MailMessage {
   link?: string;
 }
 
-export type MailKind = "password_reset" | "password_changed" | "email_change" | "email_changed" | "email_in_use";
+export type MailKind =
+  | "password_reset"
+  | "password_changed"
+  | "email_change"
+  | "email_changed"
+  | "email_in_use"
+  | "email_verification"
+  | "sign_up_attempt";
 
 /**
  * Sends mail. Implementations: SES (mail/ses.ts) in AWS, the development outbox (mail/outbox.ts)

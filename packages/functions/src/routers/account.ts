@@ -6,13 +6,47 @@ import {
   requestEmailChange,
   requestPasswordReset,
   resetPassword,
+  sendVerificationMail,
+  verifyEmail,
 } from "@authlith/core";
 import { clearCookie } from "../transport";
 import { authedProcedure, publicError, publicProcedure, router } from "../trpc";
 import { passwordCheckError, tooManyRequests } from "./errors";
-import { changeEmailInput, changePasswordInput, confirmEmailChangeInput, deleteAccountInput, requestPasswordResetInput, resetPasswordInput } from "./schemas";
+import {
+  changeEmailInput,
+  changePasswordInput,
+  confirmEmailChangeInput,
+  deleteAccountInput,
+  requestPasswordResetInput,
+  resetPasswordInput,
+  verifyEmailInput,
+} from "./schemas";
+
+const invalidToken = () => publicError("BAD_REQUEST", "This link is invalid or has expired", { reason: "INVALID_TOKEN" });
 
 export const accountRouter = router({
+  /**
+   * Mails a fresh verification link to the signed-in user's address (at most
+   * `verificationMailPerAccount` per hour). `alreadyVerified`: nothing to do, nothing sent.
+   */
+  requestVerification: authedProcedure.mutation(async ({ ctx }) => {
+    const sent = await sendVerificationMail(ctx.deps, ctx.meta, ctx.auth.userId);
+    if (sent.outcome === "rate_limited") throw tooManyRequests(sent.retryAfterSeconds);
+    return { success: true as const, alreadyVerified: sent.outcome === "already_verified" };
+  }),
+
+  /**
+   * Confirms the address with the mailed token (its link's #token=). Public: the link may be
+   * opened in another browser. It does not sign in; a signed-in client sees `email_verified` at
+   * its next refresh.
+   */
+  verifyEmail: publicProcedure.input(verifyEmailInput).mutation(async ({ ctx, input }) => {
+    const result = await verifyEmail(ctx.deps, ctx.meta, input);
+    if (result.ok) return { success: true as const, email: result.value.email };
+    if (result.code === "RATE_LIMITED") throw tooManyRequests(result.retryAfterSeconds);
+    throw invalidToken();
+  }),
+
   /** Sets a new password, proven by the current one; every other session ends; the owner is told. */
   changePassword: authedProcedure.input(changePasswordInput).mutation(async ({ ctx, input }) => {
     const result = await changePassword(ctx.deps, ctx.meta, { userId: ctx.auth.userId, sessionId: ctx.auth.sessionId, ...input });
@@ -41,7 +75,8 @@ export const accountRouter = router({
     const result = await confirmEmailChange(ctx.deps, ctx.meta, input);
     if (result.ok) return { success: true as const, email: result.value.email };
     if (result.code === "EMAIL_TAKEN") throw publicError("CONFLICT", "This address has an account now", { reason: "EMAIL_TAKEN" });
-    throw publicError("BAD_REQUEST", "This link is invalid or has expired", { reason: "INVALID_TOKEN" });
+    if (result.code === "RATE_LIMITED") throw tooManyRequests(result.retryAfterSeconds);
+    throw invalidToken();
   }),
 
   /** Deletes the account, proven by its password: every session ends; the audit trail stays, pseudonymous. */
@@ -70,7 +105,7 @@ export const accountRouter = router({
       case "RATE_LIMITED":
         throw tooManyRequests(result.retryAfterSeconds);
       case "INVALID_TOKEN":
-        throw publicError("BAD_REQUEST", "This link is invalid or has expired", { reason: "INVALID_TOKEN" });
+        throw invalidToken();
       case "WEAK_PASSWORD":
         throw publicError("BAD_REQUEST", "Invalid input", {
           fieldErrors: { newPassword: [passwordMessage(result.weakReason!, ctx.deps.config.password.minLength)] },

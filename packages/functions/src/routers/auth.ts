@@ -34,10 +34,18 @@ function toTRPCError(
       return publicError("UNAUTHORIZED", "Invalid or expired refresh token", { reason: "INVALID_REFRESH_TOKEN" });
     case "WEAK_PASSWORD":
       return publicError("BAD_REQUEST", "Invalid input", { fieldErrors: { password: ["Password is too weak"] } });
+    case "EMAIL_NOT_VERIFIED":
+      // Only after the password checked out: the owner is told, and a fresh link is on its way.
+      return publicError("FORBIDDEN", "Confirm your email address first: we sent you a link", { reason: code });
   }
 }
 
 export const authRouter = router({
+  /**
+   * Creates an account. With email verification required (the default) the answer is
+   * `{ status: "verification_required" }` whether or not the address already had an account, and
+   * nothing is issued; with it off, the user is signed in at once (tokens, as from login).
+   */
   register: publicProcedure.input(registerInput).mutation(async ({ ctx, input }) => {
     const result = await register(ctx.deps, ctx.meta, input);
     if (!result.ok) {
@@ -47,7 +55,8 @@ export const authRouter = router({
       }
       throw toTRPCError(result.code, result.retryAfterSeconds);
     }
-    return deliverTokens(ctx, result.value, requestedTransport(ctx));
+    if (result.value.status === "verification_required") return { status: "verification_required" as const };
+    return deliverTokens(ctx, result.value.auth, requestedTransport(ctx));
   }),
 
   login: publicProcedure.input(loginInput).mutation(async ({ ctx, input }) => {

@@ -62,4 +62,9 @@ export const reauthInput = z.optional(z.strictObject({ password: z.optional(pass
 
 export const changeEmailInput = z.strictObject({ password: passwordSchema, newEmail: emailSchema });
 
-export const confirmEmailChangeInput = z.strictObject({ token: z.string().check(z.minLength(1), z.maxLength(128)) });
+/** A mailed token, as the app read it from its link's `#token=` (shape checked by core). */
+export const mailedTokenInput = z.strictObject({ token: z.string().check(z.minLength(1), z.maxLength(128)) });
+
+export const confirmEmailChangeInput = mailedTokenInput;
+
+export const verifyEmailInput = mailedTokenInput;

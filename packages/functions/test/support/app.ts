@@ -37,6 +37,10 @@ export async function startTestApp(
     AUTHLITH_ALLOWED_ORIGINS: APP_ORIGIN,
     AUTHLITH_SIGNING_KEYS: JSON.stringify(await testSigningKeys()),
     AUTHLITH_HMAC_SECRET: testHmacSecret(),
+    // Most suites are about sessions, limits and faults, and start from a signed-in user: they
+    // sign up with verification off. The default (on) is what email-verification.test.ts, the
+    // dev-server e2e test and the browser tests run; a suite passes "true" to get it.
+    AUTHLITH_REQUIRE_EMAIL_VERIFICATION: "false",
     ...env,
   };
   const config = parseEnvConfig(fullEnv);

@@ -62,3 +62,33 @@ export async function startDevServerProcess(dataDir: string, port: number, env: 
     },
   };
 }
+
+/** The token in the last mail of `kind` to `email`, from a dev server's outbox (GET /dev/mail). */
+export async function mailedToken(serverUrl: string, email: string, kind = "email_verification"): Promise<string> {
+  const { mails } = (await (await fetch(`${serverUrl}/dev/mail`)).json()) as { mails: { to: string; kind: string; link?: string }[] };
+  // Newest first.
+  const mail = mails.find((m) => m.to.toLowerCase() === email.toLowerCase() && m.kind === kind);
+  if (!mail?.link) throw new Error(`no ${kind} mail to ${email} in the dev outbox`);
+  return decodeURIComponent(mail.link.split("#token=")[1]!);
+}
+
+interface SigningUpClient<Session> {
+  register(input: { email: string; password: string; name?: string }): Promise<{ status: "signed_in" | "verification_required" }>;
+  verifyEmail(input: { token: string }): Promise<unknown>;
+  login(input: { email: string; password: string }): Promise<Session>;
+}
+
+/**
+ * Signs up as a user of the dev server does with email verification on (its default): register,
+ * follow the link from the outbox, sign in. Resolves to what the sign-in answered.
+ */
+export async function signUp<Session>(
+  client: SigningUpClient<Session>,
+  serverUrl: string,
+  input: { email: string; password: string; name?: string },
+): Promise<Session> {
+  const registered = await client.register(input);
+  if (registered.status !== "verification_required") throw new Error(`expected verification_required, got ${registered.status}`);
+  await client.verifyEmail({ token: await mailedToken(serverUrl, input.email) });
+  return client.login({ email: input.email, password: input.password });
+}

@@ -25,15 +25,37 @@ export async function waitForMeLoads(page: Page, atLeast: number): Promise<void>
   await page.waitForFunction((n) => Number(document.querySelector("#me")?.getAttribute("data-loads") ?? 0) >= n, atLeast);
 }
 
-export async function fillAndSubmit(page: Page, form: "register" | "login", fields: Record<string, string>) {
+export async function fillAndSubmit(page: Page, form: string, fields: Record<string, string>) {
   for (const [name, value] of Object.entries(fields)) await page.fill(`#${form} input[name='${name}']`, value);
   await page.click(`#${form} button[type='submit']`);
 }
 
-export async function register(page: Page, email: string, password: string): Promise<void> {
+/** The link in the newest mail of `kind` to `email` in the dev server's outbox (GET /dev/mail). */
+export async function mailLink(stack: Stack, email: string, kind: string): Promise<string> {
+  const { mails } = (await (await fetch(`${stack.apiUrl}/dev/mail`)).json()) as { mails: { to: string; kind: string; link?: string }[] };
+  const link = mails.find((mail) => mail.to === email && mail.kind === kind)?.link;
+  expect(link, `a ${kind} mail to ${email}`).toBeDefined();
+  return link!;
+}
+
+/** Follows a link from a mail in `page` and presses the button that confirms it. */
+export async function confirmFromMail(page: Page, link: string): Promise<void> {
+  await page.goto(link);
+  await page.waitForSelector("#confirm:not([hidden])");
+  await page.click("#confirm-button");
+  await page.waitForFunction(() => document.querySelector("#confirm")?.hasAttribute("hidden"));
+}
+
+/**
+ * Signs up as a user does with email verification on (the dev server's default): the form, the
+ * link from the outbox, the confirm button, then sign-in.
+ */
+export async function register(page: Page, stack: Stack, email: string, password: string): Promise<void> {
   await fillAndSubmit(page, "register", { email, password });
-  await waitForState(page, "signed-in");
-  await waitForMeLoads(page, 1);
+  await page.waitForFunction(() => document.querySelector("#message")?.textContent?.startsWith("Check your inbox"));
+  await confirmFromMail(page, await mailLink(stack, email, "email_verification"));
+  expect(await page.textContent("#message")).toBe("Your address is confirmed. You can sign in now.");
+  await login(page, email, password);
   expect(await page.textContent("#status")).toBe(`Signed in as ${email}`);
 }
 
