@@ -18,7 +18,13 @@ import { AuthClientError, createAuthClient, memoryStorage, type AuthClient, type
 export async function demo(): Promise<string> {
   const auth: AuthClient = createAuthClient({ url: "https://auth.example.com", transport: "token", storage: memoryStorage() });
   const registered = await auth.register({ email: "ada@example.com", password: "correct horse battery staple", name: "Ada" });
-  const user: User = registered.user;
+  // @ts-expect-error no user before narrowing: with verification on, nobody is signed in yet
+  void registered.user;
+  if (registered.status === "verification_required") {
+    const { email }: { email: string } = await auth.verifyEmail({ token: "from the link's #token=" });
+    void email;
+  }
+  const user: User = (await auth.login({ email: "ada@example.com", password: "correct horse battery staple" })).user;
   const me = await auth.me();
   const sessions: SessionInfo[] = await auth.sessions.list();
   auth.onSessionChange((event: SessionEvent) => {
@@ -53,12 +59,17 @@ const RUN = `
 import { createAuthClient } from "@authlith/client";
 const auth = createAuthClient({ url: process.env.API_URL });
 const email = "node-" + Date.now() + "@example.com";
-await auth.register({ email, password: "correct horse battery staple" });
+const registered = await auth.register({ email, password: "correct horse battery staple" });
+// Email verification is on (the server's default): the link is in the dev server's outbox.
+const { mails } = await (await fetch(process.env.API_URL + "/dev/mail")).json();
+const link = mails.find((mail) => mail.to === email && mail.kind === "email_verification").link;
+await auth.verifyEmail({ token: decodeURIComponent(link.split("#token=")[1]) });
+await auth.login({ email, password: "correct horse battery staple" });
 const me = await auth.me();
 const sessions = await auth.sessions.list();
 await auth.logout();
 const after = await auth.me().then(() => "still signed in", (error) => error.kind + " " + error.reason);
-console.log(JSON.stringify({ transport: auth.transport, same: me.user.email === email, sessions: sessions.length, after }));
+console.log(JSON.stringify({ registered: registered.status, verified: me.user.emailVerified, transport: auth.transport, same: me.user.email === email, sessions: sessions.length, after }));
 `;
 
 
@@ -117,7 +128,14 @@ describe("the published @authlith/client", () => {
         cwd: project,
         env: { PATH: process.env.PATH, API_URL: api.url },
       });
-      expect(JSON.parse(stdout)).toEqual({ transport: "token", same: true, sessions: 1, after: "unauthorized NOT_SIGNED_IN" });
+      expect(JSON.parse(stdout)).toEqual({
+        registered: "verification_required",
+        verified: true,
+        transport: "token",
+        same: true,
+        sessions: 1,
+        after: "unauthorized NOT_SIGNED_IN",
+      });
     } finally {
       await api.close();
       await rm(dataDir, { recursive: true, force: true });

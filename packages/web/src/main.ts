@@ -235,17 +235,18 @@ onSubmit($<HTMLFormElement>("#reset-password"), async ({ newPassword = "" }) => 
 // new address). Nothing happens until the button is pressed: a mail scanner that opens the link,
 // even one that runs scripts, does not confirm anything.
 const confirmKind = location.pathname.endsWith("/verify-email") ? "verify" : location.pathname.endsWith("/confirm-email") ? "email-change" : null;
-const confirmToken = confirmKind ? new URLSearchParams(location.hash.slice(1)).get("token") : null;
-$("#confirm").hidden = confirmToken === null;
+// Read when the button is pressed: a newer link opened in this tab changes only the fragment.
+const confirmToken = () => new URLSearchParams(location.hash.slice(1)).get("token") ?? "";
+$("#confirm").hidden = confirmKind === null || confirmToken() === "";
 if (confirmKind === "email-change") $("#confirm-title").textContent = "Confirm your new email address";
 $("#confirm-button").addEventListener("click", async () => {
   say(null);
   try {
     if (confirmKind === "verify") {
-      await auth.verifyEmail({ token: confirmToken ?? "" });
+      await auth.verifyEmail({ token: confirmToken() });
       say(auth.getUser() ? "Your address is confirmed." : "Your address is confirmed. You can sign in now.");
     } else {
-      const { email } = await auth.confirmEmailChange({ token: confirmToken ?? "" });
+      const { email } = await auth.confirmEmailChange({ token: confirmToken() });
       say(`Your account now uses ${email}.`);
     }
     history.replaceState(null, "", "/");

@@ -1,6 +1,6 @@
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { meLoads, openApp, register, waitForMeLoads, waitForState } from "./support/app";
+import { login, meLoads, openApp, register, signUpAndConfirm, waitForMeLoads, waitForState } from "./support/app";
 import { launchChromium, recordApiTraffic, snap, type Exchange } from "./support/browser";
 import { PASSWORD, refreshGeneration, startStack, uniqueEmail, type Stack } from "./support/stack";
 
@@ -112,8 +112,10 @@ describe("two tabs of one browser", () => {
     const b = await openApp(context, stack);
     expect(await b.textContent("#status")).toBe("Signed out");
 
+    const email = uniqueEmail("logout");
+    await signUpAndConfirm(a, stack, email, PASSWORD);
     const signedOut = traffic.length;
-    await register(a, stack, uniqueEmail("logout"), PASSWORD);
+    await login(a, email, PASSWORD);
     await waitForState(b, "signed-in"); // told by tab A, without a request of its own for the token
     await waitForMeLoads(b, 1);
     expect(traffic.slice(signedOut).filter((e) => e.procedure === "auth.refresh")).toHaveLength(0);

@@ -46,15 +46,20 @@ export async function confirmFromMail(page: Page, link: string): Promise<void> {
   await page.waitForFunction(() => document.querySelector("#confirm")?.hasAttribute("hidden"));
 }
 
+/** Sign-up, then the link from the outbox and the confirm button; not signed in yet. */
+export async function signUpAndConfirm(page: Page, stack: Stack, email: string, password: string): Promise<void> {
+  await fillAndSubmit(page, "register", { email, password });
+  await page.waitForFunction(() => document.querySelector("#message")?.textContent?.startsWith("Check your inbox"));
+  await confirmFromMail(page, await mailLink(stack, email, "email_verification"));
+  expect(await page.textContent("#message")).toBe("Your address is confirmed. You can sign in now.");
+}
+
 /**
  * Signs up as a user does with email verification on (the dev server's default): the form, the
  * link from the outbox, the confirm button, then sign-in.
  */
 export async function register(page: Page, stack: Stack, email: string, password: string): Promise<void> {
-  await fillAndSubmit(page, "register", { email, password });
-  await page.waitForFunction(() => document.querySelector("#message")?.textContent?.startsWith("Check your inbox"));
-  await confirmFromMail(page, await mailLink(stack, email, "email_verification"));
-  expect(await page.textContent("#message")).toBe("Your address is confirmed. You can sign in now.");
+  await signUpAndConfirm(page, stack, email, password);
   await login(page, email, password);
   expect(await page.textContent("#status")).toBe(`Signed in as ${email}`);
 }
