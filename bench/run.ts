@@ -16,7 +16,7 @@ import { round, type Summary } from "./lib/stats";
 import { measureAdapters } from "./scenarios/adapter";
 import { measureColdStart } from "./scenarios/cold-start";
 import { costModel } from "./scenarios/cost";
-import { measureLoginEnumeration, measureResetEnumeration } from "./scenarios/enumeration";
+import { measureLoginEnumeration, measureRegisterEnumeration, measureResetEnumeration } from "./scenarios/enumeration";
 import { measureLogin, measureRefresh, PASSWORD, ratio, registerBenchUser } from "./scenarios/latency";
 import { measurePasswordPolicy } from "./scenarios/password-policy";
 import { measurePeer } from "./scenarios/peer";
@@ -111,6 +111,10 @@ async function main() {
 
     log("enumeration: password-reset requests, existing vs unknown address");
     const resetEnumeration = await measureResetEnumeration(runtime, quick ? 60 : 300, plan.warmup);
+    log("enumeration: sign-ups with verification on, existing vs new address");
+    const verifyingRuntime = await startBenchRuntime({ ...env, AUTHLITH_REQUIRE_EMAIL_VERIFICATION: "true" });
+    const registerEnumeration = await measureRegisterEnumeration(verifyingRuntime, quick ? 40 : 200, plan.warmup);
+    await verifyingRuntime.close();
     log("enumeration: failed sign-ins, existing vs unknown address");
     const loginEnumeration = await measureLoginEnumeration(runtime, quick ? 40 : 150, plan.warmup);
 
@@ -160,6 +164,7 @@ async function main() {
       refreshVsBetterAuthSessionCheck: round(peer.authlith.refresh.median / peer.betterAuth.getSession.median),
       resetRequestExistingMinusUnknownMs: round(resetEnumeration.medianDifferenceMs, 2),
       failedLoginExistingMinusUnknownMs: round(loginEnumeration.medianDifferenceMs, 2),
+      registerExistingMinusNewMs: round(registerEnumeration.medianDifferenceMs, 2),
       passwordPolicyCheckUs: round(passwordPolicy.checkUs.median, 1),
       passwordPolicyBundleBytes: passwordPolicy.bundleBytes,
       largeOverSmallLogin: round(scale.large.login.median / scale.small.login.median),
@@ -174,6 +179,7 @@ async function main() {
       loginPeakRssMb: { max: 128, met: summary.loginPeakRssMb <= 128 },
       resetRequestExistingMinusUnknownMs: { max: 2, met: Math.abs(summary.resetRequestExistingMinusUnknownMs) <= 2 },
       failedLoginExistingMinusUnknownMs: { max: 10, met: Math.abs(summary.failedLoginExistingMinusUnknownMs) <= 10 },
+      registerExistingMinusNewMs: { max: 2, met: Math.abs(summary.registerExistingMinusNewMs) <= 2 },
     };
     machine.loadAverageAtStart = machine.loadAverageAtStart;
     const result = {
@@ -190,7 +196,7 @@ async function main() {
       adapters,
       scale: { ...scale, seedSeconds: round(seedMs / 1000, 1) },
       passwordPolicy,
-      enumeration: { passwordReset: resetEnumeration, failedLogin: loginEnumeration },
+      enumeration: { passwordReset: resetEnumeration, failedLogin: loginEnumeration, register: registerEnumeration },
       peer,
       cost,
       plan,
@@ -299,6 +305,7 @@ function renderTable(r: any): string {
     ["peak RSS during a login", `${s.loginPeakRssMb} MB`, `≤ 128 (${mark(t.loginPeakRssMb.met)})`, "fresh process: cold start, me, login"],
     ["login vs Better Auth sign-in", `${s.loginVsBetterAuth}×`, "report", `authlith ${ms(r.peer.authlith.login)}; Better Auth ${ms(r.peer.betterAuth.signIn)}`],
     ["me vs Better Auth get-session", `${s.sessionCheckVsBetterAuth}×`, "report", `authlith me ${ms(r.peer.authlith.me)}, refresh ${ms(r.peer.authlith.refresh)}; Better Auth ${ms(r.peer.betterAuth.getSession)}`],
+    ["sign-up (verification on): existing − new address", `${s.registerExistingMinusNewMs} ms`, `|Δ| ≤ 2 (${mark(t.registerExistingMinusNewMs.met)})`, `median of alternated sign-ups, each address once, both answering verification_required: existing ${ms(r.enumeration.register.existing)}, new ${ms(r.enumeration.register.unknown)}`],
     ["reset request: existing − unknown address", `${s.resetRequestExistingMinusUnknownMs} ms`, `|Δ| ≤ 2 (${mark(t.resetRequestExistingMinusUnknownMs.met)})`, `median of alternated requests, each address once: existing ${ms(r.enumeration.passwordReset.existing)}, unknown ${ms(r.enumeration.passwordReset.unknown)}`],
     ["failed sign-in: existing − unknown address", `${s.failedLoginExistingMinusUnknownMs} ms`, `|Δ| ≤ 10 (${mark(t.failedLoginExistingMinusUnknownMs.met)})`, `median of alternated attempts: wrong password ${ms(r.enumeration.failedLogin.existing)}, unknown address ${ms(r.enumeration.failedLogin.unknown)}`],
     ["password policy per sign-up", `${s.passwordPolicyCheckUs} µs`, "report", `length, surrogates, blocklist (Bloom filter, 49,233 passwords) and context words: ${fmt(r.passwordPolicy.checkUs.median)} µs (${fmt(r.passwordPolicy.checkUs.min)}–${fmt(r.passwordPolicy.checkUs.max)}); first check ${fmt(r.passwordPolicy.firstCheckMs)} ms (decodes the filter); ${(s.passwordPolicyBundleBytes / 1024).toFixed(0)} KiB of bundle`],
