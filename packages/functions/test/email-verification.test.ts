@@ -69,6 +69,15 @@ describe.each(backends)("email verification required (the default) on $name", (b
       expect((await login(taken, "another long passphrase")).status).toBe(401);
     });
 
+    it("creates one account when sign-ups for one new address arrive together, and answers each alike", async () => {
+      const email = uniqueEmail("together");
+      const replies = await Promise.all(Array.from({ length: 4 }, (_, i) => register(email, `${PASSWORD} ${i}`)));
+      for (const reply of replies) expect(observable(reply)).toEqual(observable(replies[0]!));
+      expect(await db().select().from(users).where(eq(users.emailCanonical, email.toLowerCase()))).toHaveLength(1);
+      // The account that was created has its link.
+      data(await verify(tokenOf(mailTo(email, "email_verification"))));
+    });
+
     it("records both sign-ups in the audit trail, under the address's pseudonymous subject", async () => {
       const taken = await verifiedAccount();
       data(await register(taken));
