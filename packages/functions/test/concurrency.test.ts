@@ -86,6 +86,8 @@ describe.runIf(hasRealServices)("refresh across processes on real Postgres and R
       AUTHLITH_SIGNING_KEYS: JSON.stringify(await testSigningKeys()),
       AUTHLITH_HMAC_SECRET: testHmacSecret(),
       AUTHLITH_REFRESH_GRACE_SECONDS: String(GRACE_SECONDS),
+      // About refresh: sign-up signs in at once.
+      AUTHLITH_REQUIRE_EMAIL_VERIFICATION: "false",
       LOG_LEVEL: "error",
     };
     const config = parseEnvConfig(env);

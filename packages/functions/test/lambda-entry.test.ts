@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createTestDatabase, deleteRedisPrefix, hasRealServices, TEST_REDIS_URL, testHmacSecret, testSigningKeys } from "../../core/test/support";
 import { Redis } from "ioredis";
+import postgres from "postgres";
 import { PASSWORD, TestClient, tokenTransport, uniqueEmail, data } from "./support/app";
 
 /**
@@ -91,10 +92,17 @@ describe.runIf(hasRealServices)("the Lambda handler on real Postgres and Redis",
     process.env.REDIS_KEY_PREFIX = prefix;
     const handler = await freshHandler();
     const client = new TestClient((event) => handler(event, {} as never), { origin: null });
-    const signedUp = data(await client.mutate("auth.register", { email: uniqueEmail("entry"), password: PASSWORD }, tokenTransport));
-    const me = await client.query("auth.me", undefined, { authorization: `Bearer ${signedUp.accessToken}` });
-    expect(data(me).user.id).toBe(signedUp.user.id);
-    const signedIn = data(await client.mutate("auth.login", { email: signedUp.user.email, password: PASSWORD }, tokenTransport));
+    // Deployed defaults: email verification is on, so sign-up issues nothing.
+    const email = uniqueEmail("entry");
+    expect(data(await client.mutate("auth.register", { email, password: PASSWORD }, tokenTransport))).toEqual({ status: "verification_required" });
+    expect((await client.mutate("auth.login", { email, password: PASSWORD }, tokenTransport)).status).toBe(403);
+    // No SES here (the mail is logged as failed): the address is confirmed in the database instead of by the link.
+    const sql = postgres(database.url, { max: 1, onnotice: () => {} });
+    await sql`UPDATE users SET email_verified_at = now() WHERE email = ${email}`;
+    await sql.end();
+    const signedIn = data(await client.mutate("auth.login", { email, password: PASSWORD }, tokenTransport));
+    const me = await client.query("auth.me", undefined, { authorization: `Bearer ${signedIn.accessToken}` });
+    expect(data(me).user).toMatchObject({ id: signedIn.user.id, emailVerified: true });
     const refreshed = data(await client.mutate("auth.refresh", { refreshToken: signedIn.refreshToken }));
     expect(refreshed.session.id).toBe(signedIn.session.id);
 
