@@ -1,5 +1,5 @@
 import { accessTokenTimes } from "./access-token.js";
-import { AuthClientError, notSignedIn } from "./errors.js";
+import { AuthClientError, networkError, notSignedIn } from "./errors.js";
 import { createRpc } from "./rpc.js";
 import { memoryStorage, type TokenStorage } from "./storage.js";
 import { createTabs, noTabs, type HeldToken } from "./tabs.js";
@@ -39,6 +39,13 @@ export interface AuthClientOptions {
   /** Cookie transport: coordinate with the other tabs of this origin (Web Locks, BroadcastChannel). Default true. */
   crossTab?: boolean;
   fetch?: typeof globalThis.fetch;
+}
+
+/** The session state for UIs: see `AuthClient.getSnapshot`. */
+export interface AuthSnapshot {
+  status: "loading" | "signed_in" | "signed_out";
+  user: User | null;
+  error: AuthClientError | null;
 }
 
 /** A session as the client holds it: the access token lives in memory only. */
@@ -115,10 +122,29 @@ export interface AuthClient {
   logout(): Promise<void>;
   /** Ends every session of the user, this one included. */
   logoutAll(): Promise<{ revokedSessions: number }>;
-  /** A usable access token (refreshed if needed), for calling your own APIs; null when signed out. */
-  getAccessToken(): Promise<string | null>;
+  /**
+   * A usable access token (refreshed if needed), for calling your own APIs; null when signed out.
+   * After your API refused a token, pass it as `rejected`: the client renews only if that token
+   * is still the one it holds (concurrent refusals share one refresh, and a token already
+   * replaced costs nothing).
+   */
+  getAccessToken(options?: { rejected?: string }): Promise<string | null>;
+  /**
+   * `fetch` with the access token attached (`Authorization: Bearer`), for your own HTTP APIs.
+   * After a 401 it renews the token as `getAccessToken({ rejected })` does and retries once. With
+   * no session it sends the request without a token.
+   */
+  fetch(input: string | URL, init?: RequestInit): Promise<Response>;
   /** Rotates the refresh token now (or joins the refresh in progress); null when there is no session. */
   refresh(): Promise<AuthSession | null>;
+  /**
+   * The session state as a value that changes only when the state does (the same object until
+   * then), for `useSyncExternalStore` and any framework's store: `loading` until the first
+   * restore, sign-in or sign-out settles. `error`: why the last restore failed (offline, ...).
+   */
+  getSnapshot(): AuthSnapshot;
+  /** Calls `listener` (no arguments) whenever `getSnapshot()` changes; the first subscriber starts a restore. */
+  subscribe(listener: () => void): () => void;
   /** The signed-in user as last known, without a request; null when signed out. */
   getUser(): User | null;
   /** Calls `listener` on every sign-in, refresh and sign-out; returns the unsubscribe function. */
@@ -141,9 +167,10 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
   const storage = options.storage ?? memoryStorage();
   const deviceStorage = options.deviceStorage ?? memoryStorage();
   const explicitMarginMs = options.refreshMarginSeconds === undefined ? undefined : options.refreshMarginSeconds * 1000;
+  const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
   const rpc = createRpc({
     url,
-    fetch: options.fetch ?? globalThis.fetch.bind(globalThis),
+    fetch: fetchImpl,
     credentials: transport === "cookie" ? "include" : "omit",
     headers: transport === "token" ? { "x-authlith-transport": "token" } : {},
     timeoutMs: (options.timeoutSeconds ?? 30) * 1000,
@@ -169,7 +196,16 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
         })
       : noTabs;
 
+  let snapshot: AuthSnapshot = { status: "loading", user: null, error: null };
+  const storeListeners = new Set<() => void>();
+  function settle(next: AuthSnapshot) {
+    if (next.status === snapshot.status && next.user === snapshot.user && next.error === snapshot.error) return;
+    snapshot = next;
+    for (const listener of storeListeners) listener();
+  }
+
   const emit = (event: SessionEvent) => {
+    settle(event.type === "signed_out" ? { status: "signed_out", user: null, error: null } : { status: "signed_in", user: event.user, error: null });
     for (const listener of listeners) {
       try {
         listener(event);
@@ -215,11 +251,14 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
       ended.add(sessionId); // another tab ended an older session, not the one this client holds
       return;
     }
+    // Another tab that held no session found none (its restore was refused): that says nothing
+    // about the session this client holds, which may have begun since its request went out.
+    if (!announce && sessionId === null && reason !== "logout" && held) return;
     const wasSignedIn = held !== null;
     for (const id of [sessionId, held?.sessionId]) if (id) ended.add(id);
     held = null;
     if (transport === "token") await storage.set(null);
-    if (announce) tabs.announce({ type: "signed_out", reason, sessionId });
+    if (announce && (sessionId !== null || reason === "logout")) tabs.announce({ type: "signed_out", reason, sessionId });
     // A logout here is always worth telling the UI about; news from another tab only if it changes something.
     if (wasSignedIn || (announce && reason === "logout")) emit({ type: "signed_out", reason });
   }
@@ -231,13 +270,17 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
       if (held) await forget("expired", held.sessionId, true);
       return null;
     }
+    const before = held;
     try {
       const result = await rpc("mutation", "auth", "refresh", refreshToken ? { refreshToken } : undefined);
       return await accept(result, held ? "refreshed" : "signed_in");
     } catch (error) {
       if (!AuthClientError.is(error, "unauthorized")) throw error; // offline, rate limited: still signed in
+      // Another tab handed over a session while this refresh was out (it signed in, or rotated
+      // the cookie first): the refusal was about the cookie this request carried, not that session.
+      if (held && held !== before && !(held.sessionId && ended.has(held.sessionId))) return held;
       const reason = cause?.reason === "SESSION_REVOKED" ? "revoked" : "expired";
-      await forget(reason, held?.sessionId ?? null, true);
+      await forget(reason, before?.sessionId ?? null, true);
       return null;
     }
   }
@@ -287,6 +330,27 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     }
   }
 
+  /** The session after a reload (the cookie, another tab, or the stored refresh token); settles `loading`. */
+  let restoring: Promise<User | null> | null = null;
+  function restore(): Promise<User | null> {
+    if (held && isFresh(held)) return Promise.resolve(held.user);
+    restoring ??= renew(null, null, false)
+      .then(
+        (token) => {
+          if (!token) settle({ status: "signed_out", user: null, error: null });
+          return token?.user ?? null;
+        },
+        (error: unknown) => {
+          if (snapshot.status !== "signed_in") {
+            settle({ status: "signed_out", user: null, error: AuthClientError.is(error) ? error : networkError(error) });
+          }
+          throw error;
+        },
+      )
+      .finally(() => (restoring = null));
+    return restoring;
+  }
+
   const toSession = (token: HeldToken): AuthSession => ({
     user: token.user,
     accessToken: token.accessToken,
@@ -326,10 +390,7 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
       await authed((token) => rpc("mutation", "account", "delete", input, token));
       await forget("logout", sessionId, true);
     },
-    async restore() {
-      if (held && isFresh(held)) return held.user;
-      return (await renew(null, null, false))?.user ?? null;
-    },
+    restore,
     me: () => authed((token) => rpc("query", "auth", "me", undefined, token)),
     sessions: {
       list: () => authed((token) => rpc("query", "session", "list", undefined, token)).then((r) => r.sessions),
@@ -363,7 +424,30 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
         await forget("logout", sessionId, true);
       }
     },
-    getAccessToken: accessToken,
+    async getAccessToken(options) {
+      const rejected = options?.rejected;
+      if (rejected === undefined || held?.accessToken !== rejected) return accessToken();
+      return (await renew(null, rejected, false))?.accessToken ?? null;
+    },
+    async fetch(input, init) {
+      const send = (token: string | null) => {
+        const headers = new Headers(init?.headers);
+        if (token) headers.set("authorization", `Bearer ${token}`);
+        return fetchImpl(input, { ...init, headers });
+      };
+      const token = await accessToken();
+      const response = await send(token);
+      if (response.status !== 401 || !token) return response;
+      const renewed = held?.accessToken === token ? (await renew(null, token, false))?.accessToken : held?.accessToken;
+      if (!renewed || renewed === token) return response;
+      return send(renewed);
+    },
+    getSnapshot: () => snapshot,
+    subscribe(listener) {
+      storeListeners.add(listener);
+      if (snapshot.status === "loading") void restore().catch(() => {});
+      return () => void storeListeners.delete(listener);
+    },
     async refresh() {
       const token = await renew(null, null, true);
       return token ? toSession(token) : null;

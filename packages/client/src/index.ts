@@ -1,5 +1,5 @@
 export { createAuthClient } from "./client.js";
-export type { AuthClient, AuthClientOptions, AuthSession, SessionEvent, SignedOutReason } from "./client.js";
+export type { AuthClient, AuthClientOptions, AuthSession, AuthSnapshot, SessionEvent, SignedOutReason } from "./client.js";
 export { AuthClientError } from "./errors.js";
 export type { AuthErrorKind } from "./errors.js";
 export { memoryStorage } from "./storage.js";

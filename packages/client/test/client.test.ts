@@ -2,6 +2,7 @@ import { generateSigningKey } from "@authlith/core";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { createServer as createNetServer, type Socket } from "node:net";
+import { createServer as createHttpServer } from "node:http";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { AuthClientError, createAuthClient, memoryStorage, type SessionEvent, type TokenStorage } from "../src/index";
@@ -332,5 +333,77 @@ describe("email verification through the client, against a real dev server", () 
     expect(await client.requestVerification()).toEqual({ alreadyVerified: true });
     const reused = await client.verifyEmail({ token }).then(() => null, (e: unknown) => e);
     expect(reused).toMatchObject({ kind: "validation", reason: "INVALID_TOKEN" });
+  });
+});
+
+describe("calling your own API with the client's tokens", () => {
+  /** An API of the app's own that refuses the first `refuse` tokens it sees and accepts any other. */
+  async function ownApi(refuse: number) {
+    const seen: (string | null)[] = [];
+    const refused = new Set<string>();
+    const api = createHttpServer((request, response) => {
+      const token = request.headers.authorization?.replace(/^Bearer /, "") ?? null;
+      seen.push(token);
+      if (token && refused.size < refuse && !refused.has(token)) refused.add(token);
+      response.writeHead(token && !refused.has(token) ? 200 : 401).end();
+    });
+    await new Promise<void>((resolve) => api.listen(0, "127.0.0.1", resolve));
+    return { url: `http://127.0.0.1:${(api.address() as { port: number }).port}/`, seen, close: () => new Promise((r) => api.close(r)) };
+  }
+
+  it("getAccessToken({ rejected }) renews only while the refused token is the current one, once for many callers", async () => {
+    const { client, observed } = newClient();
+    await client.register({ email: uniqueEmail("rejected"), password: PASSWORD });
+    const first = (await client.getAccessToken())!;
+    const before = observed.count("auth.refresh");
+    // Five calls to the app's API refused the same token at once: one rotation between them.
+    const renewed = await Promise.all(Array.from({ length: 5 }, () => client.getAccessToken({ rejected: first })));
+    expect(new Set(renewed).size).toBe(1);
+    expect(renewed[0]).not.toBe(first);
+    expect(observed.count("auth.refresh")).toBe(before + 1);
+    // A refusal of a token already replaced costs nothing.
+    expect(await client.getAccessToken({ rejected: first })).toBe(renewed[0]);
+    expect(observed.count("auth.refresh")).toBe(before + 1);
+  });
+
+  it("fetch attaches the token, and after a 401 renews it once and retries once", async () => {
+    const { client, observed } = newClient();
+    await client.register({ email: uniqueEmail("fetch"), password: PASSWORD });
+    const api = await ownApi(1);
+    try {
+      const token = await client.getAccessToken();
+      const response = await client.fetch(api.url, { headers: { "x-app": "1" } });
+      expect(response.status).toBe(200);
+      expect(api.seen).toHaveLength(2);
+      expect(api.seen[0]).toBe(token);
+      expect(api.seen[1]).not.toBe(token);
+      expect(observed.count("auth.refresh")).toBe(1);
+    } finally {
+      await api.close();
+    }
+  });
+
+  it("exposes the state as a snapshot: loading, then signed out or in, the same object until it changes", async () => {
+    const { client } = newClient();
+    expect(client.getSnapshot()).toEqual({ status: "loading", user: null, error: null });
+    const changes: string[] = [];
+    const unsubscribe = client.subscribe(() => changes.push(client.getSnapshot().status));
+    // The first subscriber starts a restore; with nothing stored it settles as signed out.
+    await vi.waitFor(() => expect(client.getSnapshot().status).toBe("signed_out"));
+    const signedOut = client.getSnapshot();
+    expect(client.getSnapshot()).toBe(signedOut);
+    await client.register({ email: uniqueEmail("snapshot"), password: PASSWORD });
+    expect(client.getSnapshot()).toMatchObject({ status: "signed_in", user: { emailVerified: false }, error: null });
+    await client.logout();
+    expect(client.getSnapshot()).toMatchObject({ status: "signed_out", user: null });
+    expect(changes).toEqual(["signed_out", "signed_in", "signed_out"]);
+    unsubscribe();
+  });
+
+  it("reports a restore that could not reach the server in the snapshot's error", async () => {
+    const offline = createAuthClient({ url: `http://127.0.0.1:${await freePort()}`, transport: "token", storage: { get: async () => "stored-token", set: async () => {} } });
+    offline.subscribe(() => {});
+    await vi.waitFor(() => expect(offline.getSnapshot().status).toBe("signed_out"));
+    expect(offline.getSnapshot().error).toMatchObject({ kind: "network" });
   });
 });

@@ -106,6 +106,9 @@ export async function login(deps: Deps, meta: RequestMeta, input: LoginInput): P
   const proven = Promise.all([deps.hasher.verify(user.passwordHash, password), signed]).then(([valid]) => valid && !invalidText && !user.disabled);
   const mayEnter = user.publicUser.emailVerified || !deps.config.requireEmailVerification;
   const accepted = proven.then((valid) => valid && mayEnter);
+  // writeIf observes it only once its transaction is open; a failure (an unsignable token) can
+  // come sooner, and is reported through `signed` below.
+  accepted.catch(() => {});
   const reset = proven.then(
     (valid) => (valid && limits.state === "ok" ? liftLockout(deps, resetKeys) : undefined),
     () => undefined,

@@ -107,6 +107,42 @@ describe("two tabs of one browser", () => {
     }
   });
 
+  it("a tab whose restore found no session does not sign out the tab that signed in while it waited", async () => {
+    const email = uniqueEmail("race");
+    const a = await openApp(context, stack);
+    await signUpAndConfirm(a, stack, email, PASSWORD);
+
+    // Tab B opens while nobody is signed in. Its restore's refresh goes out without a cookie and
+    // is refused, but the refusal is held back until tab A has signed in.
+    const b = await context.newPage();
+    let sent!: () => void;
+    const refreshSent = new Promise<void>((resolve) => (sent = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    await b.route("**/trpc/auth.refresh*", async (route) => {
+      const response = await route.fetch();
+      sent();
+      await released;
+      await route.fulfill({ response });
+    });
+    await b.goto(stack.appUrl);
+    await refreshSent;
+    await login(a, email, PASSWORD);
+    await waitForState(b, "signed-in"); // told by tab A
+    release();
+
+    // B's late refusal was about a request without a cookie: both tabs stay signed in, and A's
+    // session still answers.
+    await b.waitForFunction(() => [...document.querySelectorAll("#events li")].length > 0);
+    await a.waitForTimeout(300);
+    expect(await a.getAttribute("body", "data-state")).toBe("signed-in");
+    expect(await b.getAttribute("body", "data-state")).toBe("signed-in");
+    const loads = await meLoads(a);
+    await a.click("#reload-me");
+    await waitForMeLoads(a, loads + 1);
+    await b.unroute("**/trpc/auth.refresh*");
+  });
+
   it("a sign-in in one tab signs the other in; a logout in one tab signs the other out", async () => {
     const a = await openApp(context, stack);
     const b = await openApp(context, stack);
