@@ -1,0 +1,1 @@
+export { createVerifier, AccessTokenError, type AccessTokenClaims, type AccessTokenErrorCode, type Verifier, type VerifierOptions } from "./verifier.js";
