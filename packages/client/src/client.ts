@@ -1,6 +1,9 @@
 import { accessTokenTimes } from "./access-token.js";
 import { AuthClientError, networkError, notSignedIn } from "./errors.js";
-import { createRpc } from "./rpc.js";
+import { createTRPCClient, type TRPCClient } from "@trpc/client";
+import { authLink } from "./link.js";
+import type { AppRouter } from "./router.js";
+import { authlithHttpLink, createRpc } from "./rpc.js";
 import { memoryStorage, type TokenStorage } from "./storage.js";
 import { createTabs, noTabs, type HeldToken } from "./tabs.js";
 import type { LoginInput, Me, RegisterInput, RegisterResult, SessionInfo, TokenResponse, User } from "./types.js";
@@ -58,6 +61,13 @@ export interface AuthSession {
 
 export interface AuthClient {
   readonly transport: "cookie" | "token";
+  /**
+   * The typed tRPC client (`@trpc/client`) for every procedure of authlith's router, including
+   * ones added after this package: the access token attached and refreshed as for the methods
+   * below. Its errors are `TRPCClientError`s. Sign in and out with the methods, not through it
+   * (they are what keep the session).
+   */
+  readonly trpc: TRPCClient<AppRouter>;
   /**
    * Creates an account. With email verification on (the server's default) it resolves to
    * `{ status: "verification_required" }`: a link was mailed, nobody is signed in. With it off,
@@ -168,13 +178,14 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
   const deviceStorage = options.deviceStorage ?? memoryStorage();
   const explicitMarginMs = options.refreshMarginSeconds === undefined ? undefined : options.refreshMarginSeconds * 1000;
   const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
-  const rpc = createRpc({
+  const rpcOptions = {
     url,
     fetch: fetchImpl,
-    credentials: transport === "cookie" ? "include" : "omit",
-    headers: transport === "token" ? { "x-authlith-transport": "token" } : {},
+    credentials: (transport === "cookie" ? "include" : "omit") as RequestCredentials,
+    headers: transport === "token" ? { "x-authlith-transport": "token" } : ({} as Record<string, string>),
     timeoutMs: (options.timeoutSeconds ?? 30) * 1000,
-  });
+  };
+  const rpc = createRpc(rpcOptions);
   const listeners = new Set<(event: SessionEvent) => void>();
 
   let held: HeldToken | null = null;
@@ -357,8 +368,12 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     accessTokenExpiresAt: new Date(token.expiresAtMs),
   });
 
-  return {
+  const client: AuthClient = {
     transport,
+    get trpc() {
+      trpc ??= createTRPCClient<AppRouter>({ links: [authLink(client), authlithHttpLink(rpcOptions)] });
+      return trpc;
+    },
     async register(input) {
       const result = await rpc("mutation", "auth", "register", input);
       if ("status" in result) return { status: result.status };
@@ -459,4 +474,6 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     },
     close: () => tabs.close(),
   };
+  let trpc: TRPCClient<AppRouter> | undefined;
+  return client;
 }

@@ -1,9 +1,9 @@
 import type { ProcedureTypes } from "@authlith/functions/procedures";
-import type { AppRouter } from "@authlith/functions/router";
+import { createTRPCUntypedClient, httpLink, TRPCClientError, type HTTPHeaders, type Operation } from "@trpc/client";
 import type { inferRouterInputs, inferRouterOutputs } from "@trpc/server";
 import { errorFromResponse, networkError } from "./errors.js";
+import type { AppRouter } from "./router.js";
 
-// Types only: the server's router types every call; no server code reaches the bundle.
 type Inputs = inferRouterInputs<AppRouter>;
 type Outputs = inferRouterOutputs<AppRouter>;
 type Kinds = ProcedureTypes<AppRouter>;
@@ -33,46 +33,76 @@ export type Rpc = <N extends Namespace, M extends MethodOf<N>>(
   accessToken?: string,
 ) => Promise<OutputOf<N, M>>;
 
+/** The operation context key under which a call carries its access token to the HTTP link. */
+export const TOKEN_CONTEXT = "authlithAccessToken";
+
+/** Headers for one operation (httpLink) or a batch (httpBatchLink): the access token its context carries. */
+export function authHeaders(opts: { op: Operation } | { opList: readonly Operation[] }): HTTPHeaders {
+  const op = "op" in opts ? opts.op : opts.opList[0];
+  const token = op?.context[TOKEN_CONTEXT];
+  return typeof token === "string" ? { authorization: `Bearer ${token}` } : {};
+}
+
 /**
- * tRPC's HTTP protocol, unbatched, without a transformer (what the server speaks): a query is
- * `GET /trpc/<path>?input=<JSON>`, a mutation `POST /trpc/<path>` with a JSON body; the answer is
- * `{ result: { data } }` or `{ error: { message, data } }`. About 40 lines instead of
- * `@trpc/client`'s links and observables, so the browser bundle stays a few kilobytes.
+ * `fetch` for the tRPC links: credentials as the transport needs, and an answer that is not JSON
+ * (an API Gateway or proxy error page) turned into a tRPC error envelope with its status, so every
+ * failure reaches the caller typed, judged by its status.
+ */
+export function linkFetch(fetchImpl: typeof globalThis.fetch, credentials: RequestCredentials): typeof globalThis.fetch {
+  return async (input, init) => {
+    const response = await fetchImpl(input, { ...init, credentials });
+    const text = await response.text();
+    let json = true;
+    try {
+      JSON.parse(text);
+    } catch {
+      json = false;
+    }
+    const body = json
+      ? text
+      : JSON.stringify({ error: { message: `Request failed with status ${response.status}`, code: -32603, data: { httpStatus: response.status } } });
+    return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
+  };
+}
+
+/** The HTTP link every authlith call goes through (this client's own and `auth.trpc`'s). */
+export function authlithHttpLink(options: RpcOptions) {
+  return httpLink({
+    url: `${options.url}/trpc`,
+    fetch: linkFetch(options.fetch, options.credentials),
+    headers: (opts) => ({ ...options.headers, ...authHeaders(opts) }),
+  });
+}
+
+/** Any failure of a tRPC call, as an AuthClientError. */
+export function toAuthClientError(error: unknown, signal?: AbortSignal): Error {
+  if (!(error instanceof TRPCClientError)) return networkError(error);
+  const meta = error.meta as { response?: Response; responseJSON?: unknown } | undefined;
+  const response = meta?.response;
+  if (!response) {
+    // No answer: offline, refused, CORS, or this call's timeout.
+    const cause = signal?.aborted ? signal.reason : (error.cause ?? error);
+    return networkError(cause);
+  }
+  return errorFromResponse(response.status, meta.responseJSON ?? { error: error.shape }, response.headers.get("retry-after"));
+}
+
+/**
+ * This client's calls, through `@trpc/client` (an untyped client over the HTTP link; the types
+ * come from the server's router, above): a query is `GET /trpc/<path>?input=<JSON>`, a mutation
+ * `POST /trpc/<path>`, each in its own request (the refresh cookie's answers must not be batched
+ * with other calls), each with its own timeout.
  */
 export function createRpc(options: RpcOptions): Rpc {
+  const client = createTRPCUntypedClient<AppRouter>({ links: [authlithHttpLink(options)] });
   return async (kind, namespace, method, input, accessToken) => {
-    const headers: Record<string, string> = { ...options.headers };
-    if (accessToken) headers.authorization = `Bearer ${accessToken}`;
-    let url = `${options.url}/trpc/${namespace}.${method}`;
-    const init: RequestInit = { headers, credentials: options.credentials };
-    if (typeof AbortSignal !== "undefined" && typeof AbortSignal.timeout === "function") {
-      init.signal = AbortSignal.timeout(options.timeoutMs);
-    }
-    if (kind === "query") {
-      init.method = "GET";
-      if (input !== undefined) url += `?input=${encodeURIComponent(JSON.stringify(input))}`;
-    } else {
-      init.method = "POST";
-      headers["content-type"] = "application/json";
-      if (input !== undefined) init.body = JSON.stringify(input);
-    }
-
-    let response: Response;
-    let text: string;
+    const signal = AbortSignal.timeout(options.timeoutMs);
+    const opts = { signal, context: accessToken ? { [TOKEN_CONTEXT]: accessToken } : {} };
+    const path = `${namespace}.${method}`;
     try {
-      response = await options.fetch(url, init);
-      text = await response.text();
+      return (await (kind === "query" ? client.query(path, input, opts) : client.mutation(path, input, opts))) as OutputOf<typeof namespace, typeof method>;
     } catch (error) {
-      throw networkError(error); // no answer at all, or one cut off
+      throw toAuthClientError(error, signal);
     }
-    let body: unknown;
-    try {
-      body = text ? JSON.parse(text) : undefined;
-    } catch {
-      body = undefined; // not JSON (a proxy's error page): judged by its status
-    }
-    const result = (body as { result?: { data?: unknown } } | undefined)?.result;
-    if (response.ok && result) return result.data as OutputOf<typeof namespace, typeof method>;
-    throw errorFromResponse(response.status, body, response.headers.get("retry-after"));
   };
 }

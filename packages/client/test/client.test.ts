@@ -5,7 +5,10 @@ import { createServer as createNetServer, type Socket } from "node:net";
 import { createServer as createHttpServer } from "node:http";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { AuthClientError, createAuthClient, memoryStorage, type SessionEvent, type TokenStorage } from "../src/index";
+import { authHeaders, authLink, AuthClientError, createAuthClient, memoryStorage, type SessionEvent, type TokenStorage } from "../src/index";
+import { initTRPC, TRPCError } from "@trpc/server";
+import { createHTTPServer } from "@trpc/server/adapters/standalone";
+import { createTRPCClient, httpBatchLink, httpLink, TRPCClientError } from "@trpc/client";
 import { freePort, observedFetch, PASSWORD, refreshGeneration, startDevServer, uniqueEmail, type DevServer } from "./support/server";
 
 const MINUTE = 60_000;
@@ -337,6 +340,20 @@ describe("email verification through the client, against a real dev server", () 
 });
 
 describe("calling your own API with the client's tokens", () => {
+  // One account for these tests, each signing in afresh (sign-ups are limited per IP, and every
+  // request here comes from 127.0.0.1).
+  const email = uniqueEmail("own-api");
+  /** The sign-up's refresh token, for a client that restores its session from storage. */
+  const stored = memoryStorage();
+  beforeAll(async () => {
+    const { client } = newClient({ storage: stored });
+    await client.register({ email, password: PASSWORD });
+  });
+  const signedIn = async () => {
+    const made = newClient();
+    await made.client.login({ email, password: PASSWORD });
+    return made;
+  };
   /** An API of the app's own that refuses the first `refuse` tokens it sees and accepts any other. */
   async function ownApi(refuse: number) {
     const seen: (string | null)[] = [];
@@ -352,8 +369,7 @@ describe("calling your own API with the client's tokens", () => {
   }
 
   it("getAccessToken({ rejected }) renews only while the refused token is the current one, once for many callers", async () => {
-    const { client, observed } = newClient();
-    await client.register({ email: uniqueEmail("rejected"), password: PASSWORD });
+    const { client, observed } = await signedIn();
     const first = (await client.getAccessToken())!;
     const before = observed.count("auth.refresh");
     // Five calls to the app's API refused the same token at once: one rotation between them.
@@ -367,8 +383,7 @@ describe("calling your own API with the client's tokens", () => {
   });
 
   it("fetch attaches the token, and after a 401 renews it once and retries once", async () => {
-    const { client, observed } = newClient();
-    await client.register({ email: uniqueEmail("fetch"), password: PASSWORD });
+    const { client, observed } = await signedIn();
     const api = await ownApi(1);
     try {
       const token = await client.getAccessToken();
@@ -383,20 +398,82 @@ describe("calling your own API with the client's tokens", () => {
     }
   });
 
+  it("authLink signs an app's own tRPC API in; refused calls share one refresh and are each retried once", async () => {
+    const { client, observed } = await signedIn();
+    const first = (await client.getAccessToken())!;
+    // The app's API refuses the first token it sees (as if it had expired there) and takes any other.
+    const seen: (string | null)[] = [];
+    const t = initTRPC.context<{ token: string | null }>().create();
+    const router = t.router({
+      whoami: t.procedure.query(({ ctx }) => {
+        seen.push(ctx.token);
+        if (!ctx.token || ctx.token === first) throw new TRPCError({ code: "UNAUTHORIZED" });
+        return { ok: true };
+      }),
+      open: t.procedure.query(({ ctx }) => ({ signedIn: ctx.token !== null })),
+    });
+    const api = createHTTPServer({ router, createContext: ({ req }) => ({ token: req.headers.authorization?.replace(/^Bearer /, "") ?? null }) });
+    await new Promise<void>((resolve) => api.listen(0, "127.0.0.1", resolve));
+    try {
+      const url = `http://127.0.0.1:${(api.address() as { port: number }).port}`;
+      const app = createTRPCClient<typeof router>({ links: [authLink(client), httpLink({ url, headers: authHeaders })] });
+      const before = observed.count("auth.refresh");
+      const results = await Promise.all(Array.from({ length: 6 }, () => app.whoami.query()));
+      expect(results).toEqual(Array.from({ length: 6 }, () => ({ ok: true })));
+      expect(observed.count("auth.refresh")).toBe(before + 1);
+      expect(seen.filter((token) => token === first)).toHaveLength(6);
+      expect(seen).toHaveLength(12);
+      // Batched, the same.
+      const batched = createTRPCClient<typeof router>({ links: [authLink(client), httpBatchLink({ url, headers: authHeaders })] });
+      expect(await Promise.all([batched.whoami.query(), batched.open.query()])).toEqual([{ ok: true }, { signedIn: true }]);
+      // Signed out: calls go out without a token, and a refusal is not retried.
+      await client.logout();
+      expect(await app.open.query()).toEqual({ signedIn: false });
+      const refused = await app.whoami.query().catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(TRPCClientError);
+      expect((refused as TRPCClientError<typeof router>).data?.httpStatus).toBe(401);
+    } finally {
+      await new Promise((resolve) => api.close(resolve));
+    }
+  });
+
+  it("auth.trpc is the typed tRPC client for every authlith procedure, with the same token handling", async () => {
+    const { client, observed } = await signedIn();
+    const listed = await client.trpc.session.list.query();
+    expect(listed.sessions.filter((session) => session.current)).toHaveLength(1);
+    expect((await client.trpc.auth.me.query()).user.email).toBe(email);
+    // A call refused as UNAUTHORIZED (the session was ended elsewhere) is not retried into success,
+    // and arrives as tRPC's own error type.
+    const other = createAuthClient({ url: server.url, transport: "token" });
+    await other.login({ email, password: PASSWORD });
+    await other.sessions.revoke(listed.sessions.find((session) => session.current)!.id);
+    const error = await client.trpc.session.list.query().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TRPCClientError);
+    expect(observed.count("auth.refresh")).toBe(1);
+  });
+
   it("exposes the state as a snapshot: loading, then signed out or in, the same object until it changes", async () => {
-    const { client } = newClient();
-    expect(client.getSnapshot()).toEqual({ status: "loading", user: null, error: null });
+    // Nothing stored: the first subscriber starts a restore, which settles as signed out.
+    const { client: empty } = newClient();
+    expect(empty.getSnapshot()).toEqual({ status: "loading", user: null, error: null });
+    const emptyChanges: string[] = [];
+    empty.subscribe(() => emptyChanges.push(empty.getSnapshot().status));
+    await vi.waitFor(() => expect(empty.getSnapshot().status).toBe("signed_out"));
+    const signedOut = empty.getSnapshot();
+    expect(empty.getSnapshot()).toBe(signedOut);
+    expect(emptyChanges).toEqual(["signed_out"]);
+
+    // A stored session: loading, then signed in; a logout, then signed out.
+    const { client } = newClient({ storage: stored });
     const changes: string[] = [];
     const unsubscribe = client.subscribe(() => changes.push(client.getSnapshot().status));
-    // The first subscriber starts a restore; with nothing stored it settles as signed out.
-    await vi.waitFor(() => expect(client.getSnapshot().status).toBe("signed_out"));
-    const signedOut = client.getSnapshot();
-    expect(client.getSnapshot()).toBe(signedOut);
-    await client.register({ email: uniqueEmail("snapshot"), password: PASSWORD });
-    expect(client.getSnapshot()).toMatchObject({ status: "signed_in", user: { emailVerified: false }, error: null });
+    expect(client.getSnapshot().status).toBe("loading");
+    await vi.waitFor(() => expect(client.getSnapshot()).toMatchObject({ status: "signed_in", user: { email }, error: null }));
+    const signedIn = client.getSnapshot();
+    expect(client.getSnapshot()).toBe(signedIn);
     await client.logout();
     expect(client.getSnapshot()).toMatchObject({ status: "signed_out", user: null });
-    expect(changes).toEqual(["signed_out", "signed_in", "signed_out"]);
+    expect(changes).toEqual(["signed_in", "signed_out"]);
     unsubscribe();
   });
 
