@@ -1,9 +1,19 @@
-import { TRPCClientError, type TRPCLink } from "@trpc/client";
+import { TRPCClientError, type HTTPHeaders, type Operation, type TRPCLink } from "@trpc/client";
 import type { AnyRouter } from "@trpc/server";
 import { observable, type Unsubscribable } from "@trpc/server/observable";
-import { TOKEN_CONTEXT } from "./rpc.js";
 
-export { authHeaders } from "./rpc.js";
+/** The operation context key under which a call carries its access token to the HTTP link. */
+export const TOKEN_CONTEXT = "authlithAccessToken";
+
+/**
+ * The `headers` of a terminating link (httpLink or httpBatchLink) after `authLink`: the access
+ * token the operation (or the batch's first operation) carries, as `Authorization: Bearer`.
+ */
+export function authHeaders(opts: { op: Operation } | { opList: readonly Operation[] }): HTTPHeaders {
+  const op = "op" in opts ? opts.op : opts.opList[0];
+  const token = op?.context[TOKEN_CONTEXT];
+  return typeof token === "string" ? { authorization: `Bearer ${token}` } : {};
+}
 
 /** What `authLink` needs of the client: a token, and a way to report one that was refused. */
 export interface AccessTokenSource {

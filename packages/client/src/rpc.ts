@@ -1,5 +1,6 @@
 import type { ProcedureTypes } from "@authlith/functions/procedures";
-import { createTRPCUntypedClient, httpLink, TRPCClientError, type HTTPHeaders, type Operation } from "@trpc/client";
+import { createTRPCUntypedClient, httpLink, TRPCClientError } from "@trpc/client";
+import { authHeaders, TOKEN_CONTEXT } from "./link.js";
 import type { inferRouterInputs, inferRouterOutputs } from "@trpc/server";
 import { errorFromResponse, networkError } from "./errors.js";
 import type { AppRouter } from "./router.js";
@@ -32,16 +33,6 @@ export type Rpc = <N extends Namespace, M extends MethodOf<N>>(
   input: InputOf<N, M>,
   accessToken?: string,
 ) => Promise<OutputOf<N, M>>;
-
-/** The operation context key under which a call carries its access token to the HTTP link. */
-export const TOKEN_CONTEXT = "authlithAccessToken";
-
-/** Headers for one operation (httpLink) or a batch (httpBatchLink): the access token its context carries. */
-export function authHeaders(opts: { op: Operation } | { opList: readonly Operation[] }): HTTPHeaders {
-  const op = "op" in opts ? opts.op : opts.opList[0];
-  const token = op?.context[TOKEN_CONTEXT];
-  return typeof token === "string" ? { authorization: `Bearer ${token}` } : {};
-}
 
 /**
  * `fetch` for the tRPC links: credentials as the transport needs, and an answer that is not JSON
