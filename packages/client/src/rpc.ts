@@ -90,8 +90,11 @@ export function createRpc(options: RpcOptions): Rpc {
     const signal = AbortSignal.timeout(options.timeoutMs);
     const opts = { signal, context: accessToken ? { [TOKEN_CONTEXT]: accessToken } : {} };
     const path = `${namespace}.${method}`;
+    // A mutation always has a body (`{}` when it takes nothing): tRPC 11.22.1's own adapter,
+    // the server's fallback transport, refuses one without (decision 0003).
+    const body = kind === "mutation" && input === undefined ? {} : input;
     try {
-      return (await (kind === "query" ? client.query(path, input, opts) : client.mutation(path, input, opts))) as OutputOf<typeof namespace, typeof method>;
+      return (await (kind === "query" ? client.query(path, input, opts) : client.mutation(path, body, opts))) as OutputOf<typeof namespace, typeof method>;
     } catch (error) {
       throw toAuthClientError(error, signal);
     }

@@ -25,12 +25,24 @@ const OTHER_ORIGIN = "https://evil.example.test";
 const EMAIL = "differential@example.com";
 const MAX_BATCH = 10; // config.ts: http.maxBatchSize
 
+/**
+ * A mutation. Without an input it sends `{}`, as @authlith/client does: tRPC 11.22.1's adapter
+ * refuses a mutation with no body at all (see KNOWN_DIFFERENCES); `bodiless` sends none.
+ */
 const post = (procedure: string, input?: unknown, headers: Record<string, string> = {}): RequestOptions => ({
   method: "POST",
   path: `/trpc/${procedure}`,
   headers: { "content-type": "application/json", ...headers },
-  ...(input === undefined ? {} : { body: JSON.stringify(input) }),
+  body: JSON.stringify(input === undefined ? {} : input),
 });
+const bodiless = (procedure: string): RequestOptions => ({ method: "POST", path: `/trpc/${procedure}`, headers: { "content-type": "application/json" } });
+
+/**
+ * Where tRPC 11.22.1's adapter (the version every @trpc package shares, decision 0003) and the
+ * fast path differ on purpose, both fixed in later tRPC versions: a mutation with no body at all
+ * is "Malformed JSON" there and its missing input here; a 405 carries no `Allow` header there.
+ */
+const KNOWN_DIFFERENCES = { bodiless: ["register without input"] };
 const get = (procedure: string, input?: unknown, headers: Record<string, string> = {}): RequestOptions => ({
   path: `/trpc/${procedure}`,
   headers,
@@ -71,7 +83,7 @@ async function script(app: TestApp, send: Send): Promise<Step[]> {
   await step("register taken", native, post("auth.register", { email: EMAIL, password: PASSWORD }));
   await step("register invalid fields", native, post("auth.register", { email: "not-an-email", password: "short", extra: true }));
   await step("register weak password", native, post("auth.register", { email: "weak@example.com", password: "passwordpassword" }));
-  await step("register without input", native, post("auth.register"));
+  await step("register without input", native, bodiless("auth.register"));
   await step("register by GET", native, get("auth.register", { email: EMAIL, password: PASSWORD }));
 
   // auth.login
@@ -239,6 +251,21 @@ describe("the fast path answers as tRPC's own AWS Lambda adapter does", () => {
   it("gives the same status, headers, cookies and body for every request of the script", () => {
     const ours = normalise(fast);
     const theirs = normalise(official);
+    // The known differences, checked as such, then set aside.
+    for (const [i, step] of ours.entries()) {
+      const other = theirs[i]!;
+      if (step.status === 405) {
+        expect(step.headers.allow, `${step.label}: Allow`).toMatch(/^(GET|POST)$/);
+        expect(other.headers.allow).toBeUndefined();
+        delete step.headers.allow;
+      }
+      if (KNOWN_DIFFERENCES.bodiless.includes(step.label)) {
+        expect([step.status, other.status]).toEqual([400, 400]);
+        expect((step.body as { error: { message: string } }).error.message).toBe("Invalid input");
+        expect((other.body as { error: { message: string } }).error.message).toBe("Malformed JSON");
+        other.body = step.body;
+      }
+    }
     expect(ours.map((step) => step.label)).toEqual(theirs.map((step) => step.label));
     const differing = ours.filter((step, i) => JSON.stringify(step) !== JSON.stringify(theirs[i])).map((step) => step.label);
     for (let i = 0; i < ours.length; i++) expect(ours[i], `${ours[i]!.label} (all differing: ${differing.join("; ")})`).toEqual(theirs[i]);

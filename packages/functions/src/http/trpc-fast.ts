@@ -131,7 +131,7 @@ export function createFastTrpc<TContext extends object>(options: FastTrpcOptions
       );
       const errors = outcomes.map((outcome) => (outcome.ok ? undefined : outcome.error));
       return {
-        status: getHTTPStatusCode(envelopes, errors),
+        status: getHTTPStatusCode(envelopes),
         body: JSON.stringify(isBatch ? envelopes : envelopes[0]),
         errors: errors.filter((error): error is TRPCError => error !== undefined),
         ...(allow ? { allow } : {}),
@@ -140,7 +140,7 @@ export function createFastTrpc<TContext extends object>(options: FastTrpcOptions
       const error = getTRPCErrorFromUnknown(cause);
       onError?.({ error, path: undefined, type, ctx });
       const envelope = errorEnvelope(error, undefined, type, ctx, undefined);
-      return { status: getHTTPStatusCode(envelope, [error]), body: JSON.stringify(envelope), errors: [error] };
+      return { status: getHTTPStatusCode(envelope), body: JSON.stringify(envelope), errors: [error] };
     }
   };
 }
