@@ -1,5 +1,5 @@
 import { build as esbuild } from "esbuild";
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { gzipSync } from "node:zlib";
@@ -13,7 +13,9 @@ const ROUTER_TYPES = join(SRC_DIR, "types.ts");
 /** The router's shapes, expanded into the published `router.d.ts` (see `routerDeclarations`). */
 const ROUTER_SHAPES = join(SRC_DIR, "router-shapes.ts");
 /** Packages the published declarations and module may import: the client's dependency and its peer. */
-const EXTERNAL = ["@trpc/client", "@trpc/server"];
+const EXTERNAL = ["@trpc/client", "@trpc/server", "react"];
+/** `@authlith/client/react`: its own module, so an app without React never loads it. */
+const REACT_ENTRY = join(SRC_DIR, "react.ts");
 
 export interface BuildResult {
   outDir: string;
@@ -130,7 +132,7 @@ function writeOut(checker: ts.TypeChecker, type: ts.Type, indent: string): strin
 }
 
 /** The declaration files reachable from index.d.ts through relative imports. */
-function reachable(declarations: Map<string, string>): string[] {
+function reachable(declarations: Map<string, string>, entry: string): string[] {
   const seen = new Set<string>();
   const visit = (name: string) => {
     if (seen.has(name)) return;
@@ -146,12 +148,12 @@ function reachable(declarations: Map<string, string>): string[] {
       visit(specifier.slice(2).replace(/\.js$/, ".d.ts"));
     }
   };
-  visit("index.d.ts");
+  visit(entry);
   return [...seen].sort();
 }
 
 async function declarations(outDir: string): Promise<string[]> {
-  const program = ts.createProgram([ENTRY, ROUTER_SHAPES], compilerOptions);
+  const program = ts.createProgram([ENTRY, REACT_ENTRY, ROUTER_SHAPES], compilerOptions);
   const clientFiles = program.getSourceFiles().filter((file) => file.fileName.startsWith(SRC_DIR) && !file.fileName.endsWith(".test.ts"));
   const problems = clientFiles.flatMap((file) => ts.getPreEmitDiagnostics(program, file));
   if (problems.length) {
@@ -164,7 +166,7 @@ async function declarations(outDir: string): Promise<string[]> {
   emitted.set("types.d.ts", expandedTypes(program));
   emitted.set("router.d.ts", await routerDeclarations(program));
   emitted.delete("router-shapes.d.ts");
-  const shipped = [...new Set([...reachable(emitted), "router.d.ts"])].sort();
+  const shipped = [...new Set([...reachable(emitted, "index.d.ts"), ...reachable(emitted, "react.d.ts"), "router.d.ts"])].sort();
   for (const name of shipped) await writeFile(join(outDir, name), emitted.get(name)!);
   return shipped;
 }
@@ -178,8 +180,10 @@ export async function buildClient(options: { outDir?: string } = {}): Promise<Bu
   // The client's own code; @trpc/client (a dependency) and @trpc/server (its peer) stay imports,
   // so an app that also uses tRPC ships one copy of each.
   await esbuild({
-    entryPoints: [ENTRY],
-    outfile: join(outDir, "index.js"),
+    entryPoints: { index: ENTRY, react: REACT_ENTRY },
+    outdir: outDir,
+    splitting: true,
+    chunkNames: "shared-[hash]",
     bundle: true,
     format: "esm",
     platform: "neutral",
@@ -202,11 +206,13 @@ export async function buildClient(options: { outDir?: string } = {}): Promise<Bu
     exports: {
       ".": { types: "./index.d.ts", default: "./index.js" },
       "./router": { types: "./router.d.ts", default: "./router.js" },
+      "./react": { types: "./react.d.ts", default: "./react.js" },
     },
     types: "./index.d.ts",
     engines: { node: ">=20" },
     dependencies: (manifest.dependencies as Record<string, string>) ?? {},
     peerDependencies: (manifest.peerDependencies as Record<string, string>) ?? {},
+    peerDependenciesMeta: (manifest.peerDependenciesMeta as Record<string, unknown>) ?? {},
   };
   await writeFile(join(outDir, "package.json"), `${JSON.stringify(published, null, 2)}\n`);
   await writeFile(join(outDir, "README.md"), await readFile(join(PACKAGE_DIR, "README.md"), "utf8"));
@@ -226,7 +232,7 @@ export async function buildClient(options: { outDir?: string } = {}): Promise<Bu
   const code = minified.outputFiles[0]!.contents;
   return {
     outDir,
-    files: ["index.js", "router.js", ...dts, "package.json", "README.md"],
+    files: [...(await readdir(outDir)).filter((name) => name.endsWith(".js")).sort(), ...dts, "package.json", "README.md"],
     size: { minifiedBytes: code.byteLength, gzipBytes: gzipSync(code, { level: 9 }).byteLength },
   };
 }

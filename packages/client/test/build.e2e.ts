@@ -18,7 +18,11 @@ const REPO = fileURLToPath(new URL("../../..", import.meta.url));
 const CONSUMER = `
 import { AuthClientError, authHeaders, authLink, createAuthClient, memoryStorage, type AuthClient, type SessionEvent, type SessionInfo, type User } from "@authlith/client";
 import type { AppRouter } from "@authlith/client/router";
+import { AuthProvider, useAuth, useSession } from "@authlith/client/react";
 import { createTRPCClient, httpBatchLink, TRPCClientError } from "@trpc/client";
+import { createTRPCOptionsProxy } from "@trpc/tanstack-react-query";
+import { QueryClient } from "@tanstack/react-query";
+import { createElement } from "react";
 
 export async function demo(): Promise<string> {
   const auth: AuthClient = createAuthClient({ url: "https://auth.example.com", transport: "token", storage: memoryStorage() });
@@ -94,6 +98,23 @@ export async function withTRPC(auth: AuthClient) {
   }
   return [expires, me.email].join(" ");
 }
+
+// React: the provider, the session as state, and tRPC's TanStack Query integration on auth.trpc.
+export function App(props: { auth: AuthClient }) {
+  return createElement(AuthProvider, { client: props.auth }, createElement(Status));
+}
+function Status() {
+  const session = useSession();
+  const status: "loading" | "signed_in" | "signed_out" = session.status;
+  const trpc = createTRPCOptionsProxy<AppRouter>({ client: useAuth().trpc, queryClient: new QueryClient() });
+  const me = trpc.auth.me.queryOptions();
+  const sessions = trpc.session.list.queryOptions();
+  // @ts-expect-error no such procedure
+  void trpc.auth.nothing;
+  void me;
+  void sessions;
+  return session.user ? session.user.email : status;
+}
 `;
 
 const RUN = `
@@ -124,6 +145,9 @@ describe("the published @authlith/client", () => {
     built = await buildClient({ outDir: join(project, "node_modules/@authlith/client") });
     // The client's dependency and its peer, as npm would install them beside it.
     await symlink(join(REPO, "node_modules/@trpc"), join(project, "node_modules/@trpc"), "dir");
+    // What a React app with TanStack Query has installed.
+    await mkdir(join(project, "node_modules/@types"), { recursive: true });
+    for (const name of ["react", "@types/react", "@tanstack"]) await symlink(join(REPO, "node_modules", name), join(project, "node_modules", name), "dir");
   }, 120_000);
   afterAll(async () => {
     if (project) await rm(project, { recursive: true, force: true });
@@ -136,16 +160,19 @@ describe("the published @authlith/client", () => {
     // At run time it needs @trpc/client (a dependency) and its peer @trpc/server, nothing else.
     const imported = [...code.matchAll(/^\s*import\s[^"']*["']([^"']+)["']/gm)].map((m) => m[1]!);
     expect(new Set(imported)).toEqual(new Set(["@trpc/client", "@trpc/server/observable"]));
+    expect(await readFile(join(built.outDir, "react.js"), "utf8")).toMatch(/from "react"/);
     expect(code).not.toMatch(/\brequire\(/);
     for (const file of files.filter((f) => f.endsWith(".d.ts"))) {
       const text = await readFile(join(built.outDir, file), "utf8");
-      expect(text, file).not.toMatch(/@authlith\/|from "(?!\.\/|@trpc\/client"|@trpc\/server")/);
+      expect(text, file).not.toMatch(/@authlith\/|from "(?!\.\/|@trpc\/client"|@trpc\/server"|react")/);
     }
     const manifest = JSON.parse(await readFile(join(built.outDir, "package.json"), "utf8"));
     expect(manifest).toMatchObject({ name: "@authlith/client", type: "module", sideEffects: false });
     expect(manifest.dependencies).toEqual({ "@trpc/client": "11.22.1" });
-    expect(manifest.peerDependencies).toEqual({ "@trpc/server": "11.22.1" });
+    expect(manifest.peerDependencies).toEqual({ "@trpc/server": "11.22.1", react: ">=18" });
     expect(manifest.exports["./router"]).toEqual({ types: "./router.d.ts", default: "./router.js" });
+    expect(manifest.exports["./react"]).toEqual({ types: "./react.d.ts", default: "./react.js" });
+    expect(manifest.peerDependenciesMeta).toEqual({ react: { optional: true } });
     // With the parts of @trpc/client it uses, as a browser downloads it: the issue's budget.
     expect(built.size.gzipBytes).toBeLessThan(12 * 1024);
   });
@@ -168,8 +195,12 @@ describe("the published @authlith/client", () => {
       types: [],
       skipLibCheck: false,
     });
+    // Every declaration is checked (skipLibCheck off), but only problems in the app and in this
+    // package count: tRPC's own declarations also reach for Node's `http` and `ws` types when the
+    // TanStack integration is loaded, which an app with skipLibCheck (Vite's and Next's default) never sees.
     const problems = ts
       .getPreEmitDiagnostics(program)
+      .filter((d) => !d.file || !/node_modules\/(@trpc|@tanstack)\//.test(d.file.fileName))
       .map((d) => `${d.file ? relative(project, d.file.fileName) : ""}: ${ts.flattenDiagnosticMessageText(d.messageText, "\n")}`);
     expect(problems).toEqual([]);
   }, 60_000);
