@@ -136,9 +136,10 @@ export interface AuthClient {
    * A usable access token (refreshed if needed), for calling your own APIs; null when signed out.
    * After your API refused a token, pass it as `rejected`: the client renews only if that token
    * is still the one it holds (concurrent refusals share one refresh, and a token already
-   * replaced costs nothing).
+   * replaced costs nothing). `reason`: the refusal's reason code, if the API gave one
+   * (SESSION_REVOKED makes a sign-out that follows say `revoked`).
    */
-  getAccessToken(options?: { rejected?: string }): Promise<string | null>;
+  getAccessToken(options?: { rejected?: string; reason?: string }): Promise<string | null>;
   /**
    * `fetch` with the access token attached (`Authorization: Bearer`), for your own HTTP APIs.
    * After a 401 it renews the token as `getAccessToken({ rejected })` does and retries once. With
@@ -442,7 +443,8 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     async getAccessToken(options) {
       const rejected = options?.rejected;
       if (rejected === undefined || held?.accessToken !== rejected) return accessToken();
-      return (await renew(null, rejected, false))?.accessToken ?? null;
+      const cause = options?.reason ? new AuthClientError("unauthorized", "Access token refused", { reason: options.reason }) : null;
+      return (await renew(cause, rejected, false))?.accessToken ?? null;
     },
     async fetch(input, init) {
       const send = (token: string | null) => {

@@ -17,7 +17,7 @@ export function authHeaders(opts: { op: Operation } | { opList: readonly Operati
 
 /** What `authLink` needs of the client: a token, and a way to report one that was refused. */
 export interface AccessTokenSource {
-  getAccessToken(options?: { rejected?: string }): Promise<string | null>;
+  getAccessToken(options?: { rejected?: string; reason?: string }): Promise<string | null>;
 }
 
 const isUnauthorized = (error: unknown): boolean => {
@@ -54,7 +54,8 @@ export function authLink<TRouter extends AnyRouter = AnyRouter>(auth: AccessToke
             complete: () => observer.complete(),
             error: (error) => {
               if (retried || !token || !isUnauthorized(error)) return observer.error(error);
-              auth.getAccessToken({ rejected: token }).then(
+              const reason = (error.data as { reason?: unknown } | undefined)?.reason;
+              auth.getAccessToken({ rejected: token, ...(typeof reason === "string" ? { reason } : {}) }).then(
                 (renewed) => (renewed && renewed !== token ? attempt(renewed, true) : observer.error(error)),
                 () => observer.error(error),
               );

@@ -1,6 +1,7 @@
 import { startDevServer } from "@authlith/functions/dev-server";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { createServer, type ViteDevServer } from "vite";
+import { createNotesApi } from "../src/api/notes";
 
 export const WEB_ROOT = fileURLToPath(new URL("..", import.meta.url));
 
@@ -8,15 +9,26 @@ export const WEB_ROOT = fileURLToPath(new URL("..", import.meta.url));
  * The example app on `port`, talking to the API at `apiUrl`, or else on the page's own host name
  * at `apiPort` (so the app opened as localhost or as 127.0.0.1 stays on the API's site).
  */
-export async function startWebServer(options: { port: number; apiUrl?: string; apiPort?: number; host?: string }): Promise<ViteDevServer> {
+export async function startWebServer(options: {
+  port: number;
+  apiUrl?: string;
+  apiPort?: number;
+  host?: string;
+  /** The app's own API at /api (src/api/notes.ts): authlith's issuer, and how long a live answer of the revocation check counts. */
+  notesApi?: { issuer: string; revocationMaxAgeSeconds: number | null };
+}): Promise<ViteDevServer> {
   const define: Record<string, string> = {};
   if (options.apiUrl) define["import.meta.env.VITE_AUTHLITH_URL"] = JSON.stringify(options.apiUrl);
   if (options.apiPort) define["import.meta.env.VITE_AUTHLITH_PORT"] = JSON.stringify(String(options.apiPort));
+  const notes = options.notesApi ? createNotesApi(options.notesApi) : null;
   const server = await createServer({
     configFile: `${WEB_ROOT}vite.config.ts`,
     logLevel: "warn",
     server: { port: options.port, strictPort: true, host: options.host ?? "127.0.0.1" },
     define,
+    plugins: notes
+      ? [{ name: "notes-api", configureServer: (vite) => void vite.middlewares.use("/api", (req, res) => notes.handler(req, res)) }]
+      : [],
   });
   await server.listen();
   return server;
@@ -35,13 +47,18 @@ async function main() {
     PORT: String(apiPort),
     AUTHLITH_ALLOWED_ORIGINS: process.env.AUTHLITH_ALLOWED_ORIGINS ?? `http://localhost:${webPort},http://127.0.0.1:${webPort}`,
   });
-  const web = await startWebServer({ port: webPort, apiUrl: process.env.VITE_AUTHLITH_URL, apiPort: api.port });
+  const web = await startWebServer({
+    port: webPort,
+    apiUrl: process.env.VITE_AUTHLITH_URL,
+    apiPort: api.port,
+    notesApi: { issuer: api.url, revocationMaxAgeSeconds: 10 },
+  });
   const appUrl = `http://localhost:${webPort}`;
   process.stdout.write(
     [
       ``,
       `authlith API     ${api.url}   (${api.description.database}, ${api.description.store} store)`,
-      `example app      ${appUrl}`,
+      `example app      ${appUrl}   (its own API at ${appUrl}/api, verifying authlith's tokens)`,
       `allowed origins  ${api.config.http.allowedOrigins.join(", ")}`,
       ``,
       `READY ${appUrl}`,

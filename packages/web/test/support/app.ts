@@ -43,7 +43,7 @@ export async function confirmFromMail(page: Page, link: string): Promise<void> {
   await page.goto(link);
   await page.waitForSelector("#confirm:not([hidden])");
   await page.click("#confirm-button");
-  await page.waitForFunction(() => document.querySelector("#confirm")?.hasAttribute("hidden"));
+  await page.waitForFunction(() => !document.querySelector("#confirm:not([hidden])"));
 }
 
 /** Sign-up, then the link from the outbox and the confirm button; not signed in yet. */

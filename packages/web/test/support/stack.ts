@@ -71,7 +71,9 @@ export async function startStack(options: { allowedOrigins?: (appUrl: string) =>
 
     const api = await startDevServer(env);
     cleanups.push(() => api.close());
-    const web = await startWebServer({ port: webPort, apiUrl: api.url });
+    // The app's own API asks authlith about every token (no remembered answers): a revoked
+    // session is refused at once in the tests.
+    const web = await startWebServer({ port: webPort, apiUrl: api.url, notesApi: { issuer: api.url, revocationMaxAgeSeconds: 0 } });
     cleanups.push(() => web.close());
 
     return {
