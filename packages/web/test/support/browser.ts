@@ -41,17 +41,17 @@ export interface Exchange {
   response: Response | null;
 }
 
-/** Every tRPC request the browser context sends to the API, with its answer once it comes. */
-export function recordApiTraffic(context: BrowserContext, apiUrl: string): Exchange[] {
+/** Every tRPC request the browser context sends to the API (under `prefix`), with its answer once it comes. */
+export function recordApiTraffic(context: BrowserContext, apiUrl: string, prefix = "/trpc/"): Exchange[] {
   const exchanges: Exchange[] = [];
   const byRequest = new Map<Request, Exchange>();
   context.on("request", (request) => {
     const url = new URL(request.url());
-    if (url.origin !== new URL(apiUrl).origin || !url.pathname.startsWith("/trpc/")) return;
+    if (url.origin !== new URL(apiUrl).origin || !url.pathname.startsWith(prefix)) return;
     const exchange: Exchange = {
       page: request.frame()?.page() ?? null,
       method: request.method(),
-      procedure: url.pathname.slice("/trpc/".length),
+      procedure: url.pathname.slice(prefix.length),
       request,
       response: null,
     };
