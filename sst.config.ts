@@ -101,6 +101,9 @@ export default $config({
         timeout: "5 minutes",
         vpc,
         link: [database],
+        // The instance itself, not RDS Proxy: DDL would pin proxy sessions, and on a first deploy the
+        // proxy's target may not be registered yet. The migrator waits up to 4 minutes for it.
+        environment: { AUTHLITH_MIGRATION_HOST: database.nodes.instance!.address },
         copyFiles: [{ from: "drizzle", to: "drizzle" }],
         nodejs: { minify: true },
         logging: { retention: settings.logRetention },

@@ -15,6 +15,7 @@ export * from "./sessions";
 export type { Db, PostgresOptions } from "./db/client";
 export { createPostgresDb } from "./db/client";
 export { migratePostgres } from "./db/migrate";
+export { waitForPostgres, type WaitForPostgresOptions } from "./db/wait";
 export type { EphemeralStore } from "./store/types";
 export { createMemoryStore } from "./store/memory";
 export { createRedisStore } from "./store/redis";

@@ -142,6 +142,10 @@ describe("one reader of configuration for every function", () => {
     expect(() => parseDatabaseConfig({ DATABASE_URL: "postgres://db/auth", DATABASE_SSL: "maybe" })).toThrow(/DATABASE_SSL/);
     expect(migrationUrl({ DATABASE_URL: "postgres://u:p@db/auth", DATABASE_SSL: "require" })).toBe("postgres://u:p@db/auth?sslmode=require");
     expect(migrationUrl({ DATABASE_URL: "postgres://u:p@localhost/auth" })).toBe("postgres://u:p@localhost/auth");
+    // The migrator goes to the instance itself, not through RDS Proxy, when told its host.
+    expect(
+      migrationUrl({ DATABASE_URL: "postgres://u:p@proxy.example:5432/auth", DATABASE_SSL: "require", AUTHLITH_MIGRATION_HOST: "db-instance.example" }),
+    ).toBe("postgres://u:p@db-instance.example:5432/auth?sslmode=require");
   });
 
   it("reads the purge's retention overrides, refusing what is not a positive whole number", () => {

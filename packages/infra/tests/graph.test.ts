@@ -211,6 +211,10 @@ describe("prod", () => {
     expect(buildInput(prod, "Auth").links.Database.host).toBe("databaseproxy.proxy-mock.us-east-1.rds.amazonaws.com");
     expect(resource(prod, LAMBDA, "AuthFunction").inputs.environment.variables.DATABASE_PREPARE).toBe("false");
     expect(resource(prod, LAMBDA, "PurgeHandlerFunction").inputs.environment.variables.DATABASE_PREPARE).toBe("false");
+    // The migrator alone bypasses the proxy: it connects to the instance (and waits for it).
+    expect(resource(prod, LAMBDA, "MigratorFunction").inputs.environment.variables.AUTHLITH_MIGRATION_HOST).toBe(
+      "databaseinstance.mock.us-east-1.rds.amazonaws.com",
+    );
   });
 
   it("uses a managed NAT gateway per AZ and a separate bastion", () => {
