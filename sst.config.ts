@@ -60,6 +60,14 @@ export default $config({
             args.copyTagsToSnapshot = true;
           }
         },
+        // TLS required of every client (SST's default is rds.force_ssl=0); the functions verify
+        // the server against the RDS CA bundle (DATABASE_SSL=verify-full, docs/security.md §37).
+        parameterGroup: (args) => {
+          args.parameters = $output(args.parameters ?? []).apply((parameters) => [
+            ...parameters.filter((parameter) => parameter.name !== "rds.force_ssl"),
+            { name: "rds.force_ssl", value: "1" },
+          ]);
+        },
       },
     });
 

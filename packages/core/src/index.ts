@@ -12,7 +12,7 @@ export * from "./password-policy";
 export * from "./result";
 export * from "./revocation";
 export * from "./sessions";
-export type { Db, PostgresOptions } from "./db/client";
+export type { Db, PostgresOptions, PostgresSsl } from "./db/client";
 export { createPostgresDb } from "./db/client";
 export { migratePostgres } from "./db/migrate";
 export { waitForPostgres, type WaitForPostgresOptions } from "./db/wait";

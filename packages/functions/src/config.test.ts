@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { envFromLinkedResources, parseDatabaseConfig, parseEnvConfig, parsePurgeConfig } from "./config";
-import { migrationUrl } from "./migrate-handler";
+import { migrationConnection } from "./migrate-handler";
 
 const base = {
   AUTHLITH_ISSUER: "https://auth.example.com/",
@@ -77,12 +77,17 @@ describe("envFromLinkedResources", () => {
       { AUTHLITH_ISSUER: "https://x.example" },
     );
     expect(env.DATABASE_URL).toBe("postgres://app:p%40ss%2Fword@db.cluster.rds.amazonaws.com:5432/authlith");
-    expect(env.DATABASE_SSL).toBe("require");
+    // RDS: verified TLS, against the RDS CA bundle (every region's CA and the roots RDS Proxy uses).
+    expect(env.DATABASE_SSL).toBe("verify-full");
     expect(env.REDIS_URL).toBe("rediss://default:t0ken@master.cache.amazonaws.com:6379");
     expect(env.AUTHLITH_SIGNING_KEYS).toBe(base.AUTHLITH_SIGNING_KEYS);
     expect(env.AUTHLITH_HMAC_SECRET).toBe("h".repeat(43));
     const config = parseEnvConfig(env);
     expect(config.database?.url).toContain("db.cluster.rds.amazonaws.com");
+    const ssl = config.database?.ssl as { ca: string[]; rejectUnauthorized: boolean };
+    expect(ssl.rejectUnauthorized).toBe(true);
+    expect(ssl.ca.length).toBeGreaterThan(100);
+    expect(ssl.ca.every((pem) => pem.startsWith("-----BEGIN CERTIFICATE-----"))).toBe(true);
   });
 
   it("uses plain connections for local resources (sst dev) and leaves the environment alone otherwise", () => {
@@ -140,12 +145,19 @@ describe("one reader of configuration for every function", () => {
     });
     expect(() => parseDatabaseConfig({})).toThrow(/DATABASE_URL: required/);
     expect(() => parseDatabaseConfig({ DATABASE_URL: "postgres://db/auth", DATABASE_SSL: "maybe" })).toThrow(/DATABASE_SSL/);
-    expect(migrationUrl({ DATABASE_URL: "postgres://u:p@db/auth", DATABASE_SSL: "require" })).toBe("postgres://u:p@db/auth?sslmode=require");
-    expect(migrationUrl({ DATABASE_URL: "postgres://u:p@localhost/auth" })).toBe("postgres://u:p@localhost/auth");
-    // The migrator goes to the instance itself, not through RDS Proxy, when told its host.
-    expect(
-      migrationUrl({ DATABASE_URL: "postgres://u:p@proxy.example:5432/auth", DATABASE_SSL: "require", AUTHLITH_MIGRATION_HOST: "db-instance.example" }),
-    ).toBe("postgres://u:p@db-instance.example:5432/auth?sslmode=require");
+    expect(migrationConnection({ DATABASE_URL: "postgres://u:p@localhost/auth" })).toEqual({ url: "postgres://u:p@localhost/auth", ssl: false });
+    // The migrator goes to the instance itself, not through RDS Proxy, when told its host, with the same verified TLS.
+    const migrator = migrationConnection({
+      DATABASE_URL: "postgres://u:p@proxy.example:5432/auth",
+      DATABASE_SSL: "verify-full",
+      AUTHLITH_MIGRATION_HOST: "db-instance.example",
+    });
+    expect(migrator.url).toBe("postgres://u:p@db-instance.example:5432/auth");
+    expect(migrator.ssl).toMatchObject({ rejectUnauthorized: true });
+    // A CA file of one's own (a self-hosted Postgres, the tests), refused clearly when unreadable.
+    expect(() => parseDatabaseConfig({ DATABASE_URL: "postgres://db/auth", DATABASE_SSL: "verify-full", DATABASE_SSL_CA: "/nonexistent.pem" })).toThrow(
+      /DATABASE_SSL_CA: cannot be read/,
+    );
   });
 
   it("reads the purge's retention overrides, refusing what is not a positive whole number", () => {

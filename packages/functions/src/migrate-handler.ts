@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { createLogger, migratePostgres, waitForPostgres } from "@authlith/core";
+import { createLogger, migratePostgres, waitForPostgres, type PostgresSsl } from "@authlith/core";
 import { lambdaEnv, parseDatabaseConfig, type Env } from "./config";
 
 /**
@@ -13,14 +13,15 @@ export async function handler(): Promise<{ ok: true; migrationsFolder: string; d
   const started = performance.now();
   const migrationsFolder =
     process.env.AUTHLITH_MIGRATIONS_FOLDER ?? join(process.env.LAMBDA_TASK_ROOT ?? process.cwd(), "drizzle");
-  const url = migrationUrl(lambdaEnv(["Database"]));
+  const { url, ssl } = migrationConnection(lambdaEnv(["Database"]));
   // On a fresh account the database (or the proxy's target) can still be coming up: wait for it,
   // within the function's 5-minute timeout, rather than fail the first deploy.
   const waited = await waitForPostgres(url, {
     deadlineMs: WAIT_FOR_DATABASE_MS,
+    ssl,
     onRetry: (event) => log.warn("database.waiting", event),
   });
-  await migratePostgres(url, migrationsFolder);
+  await migratePostgres(url, migrationsFolder, { ssl });
   const durationMs = Math.round(performance.now() - started);
   log.info("migrations.applied", { durationMs, attempts: waited.attempts, waitedMs: waited.waitedMs });
   return { ok: true, migrationsFolder, durationMs };
@@ -32,13 +33,12 @@ export const WAIT_FOR_DATABASE_MS = 4 * 60 * 1000;
 /**
  * The migrator's connection: to the database instance itself when `AUTHLITH_MIGRATION_HOST`
  * names it (sst.config.ts sets it), not through RDS Proxy (DDL in a migration would pin proxy
- * sessions, and the proxy's target may not be registered yet). postgres.js reads `sslmode` from the
- * URL: TLS to RDS, none to a local server.
+ * sessions, and the proxy's target may not be registered yet), with the
+ * same TLS as the service: verified against the RDS CA bundle in AWS, none to a local server.
  */
-export function migrationUrl(env: Env): string {
-  const { url: raw, ssl } = parseDatabaseConfig(env);
+export function migrationConnection(env: Env): { url: string; ssl: PostgresSsl } {
+  const { url: raw, ssl = false } = parseDatabaseConfig(env);
   const url = new URL(raw);
   if (env.AUTHLITH_MIGRATION_HOST) url.hostname = env.AUTHLITH_MIGRATION_HOST;
-  if (ssl && !url.searchParams.has("sslmode")) url.searchParams.set("sslmode", ssl === true ? "require" : ssl);
-  return url.toString();
+  return { url: url.toString(), ssl };
 }

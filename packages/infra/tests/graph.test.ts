@@ -205,6 +205,15 @@ describe("prod", () => {
     }
   });
 
+  it("requires TLS of every Postgres client (rds.force_ssl=1), on every stage with RDS", () => {
+    for (const g of [personal, prod]) {
+      const group = plain(resource(g, "aws:rds/parameterGroup:ParameterGroup", "DatabaseParameterGroup").inputs);
+      const forceSsl = group.parameters.filter((p: { name: string }) => p.name === "rds.force_ssl");
+      expect(forceSsl).toEqual([{ name: "rds.force_ssl", value: "1" }]);
+      expect(group.parameters.some((p: { name: string }) => p.name === "rds.logical_replication")).toBe(true);
+    }
+  });
+
   it("pools connections through RDS Proxy, without named prepared statements, and links the proxy", () => {
     const proxy = resource(prod, "aws:rds/proxy:Proxy", "DatabaseProxy").inputs;
     expect(proxy.engineFamily).toBe("POSTGRESQL");

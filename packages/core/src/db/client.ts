@@ -18,8 +18,15 @@ export interface PostgresOptions {
   idleInTransactionTimeoutMs?: number;
   /** Named prepared statements; turn off behind a transaction-pooling proxy that pins on them. */
   prepare?: boolean;
-  ssl?: boolean | "require" | "prefer";
+  /**
+   * `false`: no TLS. `"require"`/`"prefer"`: TLS without verifying the server (only for
+   * tests). An object: verified TLS, the server's certificate checked against `ca` and its name
+   * against the host (what every stage that talks to RDS uses: config.ts, docs/security.md §37).
+   */
+  ssl?: PostgresSsl;
 }
+
+export type PostgresSsl = boolean | "require" | "prefer" | { ca: string | string[]; rejectUnauthorized: true };
 
 export function createPostgresDb(options: PostgresOptions): { db: Db; close: () => Promise<void> } {
   const client = postgres(options.url, {

@@ -1,4 +1,5 @@
 import postgres from "postgres";
+import type { PostgresSsl } from "./client";
 
 /**
  * Waits until Postgres accepts a connection and answers, for the deploy-time migrator: on a fresh
@@ -10,6 +11,8 @@ import postgres from "postgres";
 export interface WaitForPostgresOptions {
   /** Give up after this long in total. */
   deadlineMs: number;
+  /** TLS, as for the service's own connections (verified against the RDS CA bundle in AWS). */
+  ssl?: PostgresSsl;
   /** First backoff ceiling; doubles per attempt up to `maxDelayMs`. Default 500 ms. */
   baseDelayMs?: number;
   /** Default 15 s. */
@@ -64,6 +67,7 @@ export async function waitForPostgres(url: string, options: WaitForPostgresOptio
       connect_timeout: Math.min(options.connectTimeoutSeconds ?? 10, remainingSeconds),
       idle_timeout: 1,
       onnotice: () => {},
+      ...(options.ssl ? { ssl: options.ssl } : {}),
     });
     try {
       await client`select 1`;
