@@ -95,6 +95,15 @@ export default $config({
           : deploy.domain.name
         : undefined,
       accessLog: { retention: settings.logRetention },
+      // Stage throttling: a flood is refused (429) by API Gateway before a function runs.
+      transform: {
+        stage: (args) => {
+          args.defaultRouteSettings = {
+            throttlingRateLimit: settings.limits.apiRatePerSecond,
+            throttlingBurstLimit: settings.limits.apiBurst,
+          };
+        },
+      },
     });
 
     // In `sst dev` the functions run on the laptop against the local servers: no VPC for them.
@@ -147,6 +156,8 @@ export default $config({
       architecture: "arm64",
       memory: "1769 MB",
       timeout: "10 seconds",
+      // At most this many hashes at once, whatever a flood does (and the bill with it): README "Deploy".
+      concurrency: $dev ? undefined : { reserved: settings.limits.authConcurrency },
       vpc: functionVpc,
       link: [database, redis, signingKeys, hmacSecret, ...(email ? [email] : [])],
       // The SES client comes with the Lambda runtime (AWS SDK v3): not bundled, never parsed at cold start.
@@ -170,7 +181,7 @@ export default $config({
     api.route("GET /.well-known/openid-configuration", auth.arn);
     api.route("GET /health", auth.arn);
 
-    new sst.aws.Cron("Purge", {
+    new sst.aws.CronV2("Purge", {
       schedule: settings.purgeSchedule,
       function: {
         handler: HANDLERS.purge,

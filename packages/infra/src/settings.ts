@@ -56,7 +56,18 @@ export interface StageSettings {
   logRetention: "1 week" | "3 months";
   /** How often the purge job runs. */
   purgeSchedule: "rate(1 hour)" | "rate(1 day)";
+  /**
+   * Caps on cost and abuse (README "Deploy": the arithmetic). API Gateway throttles the stage
+   * (requests per second, steady and burst) before anything runs; the Auth function's reserved
+   * concurrency bounds how many argon2 hashes can run at once, however many IPs a flood uses.
+   */
+  limits: { apiRatePerSecond: number; apiBurst: number; authConcurrency: number };
 }
+
+/** Production's caps: 200 requests per second steady, bursts of 400, 50 functions at once. */
+export const PRODUCTION_LIMITS = { apiRatePerSecond: 200, apiBurst: 400, authConcurrency: 50 } as const;
+/** A personal stage's: enough for a developer and the browser tests, a tenth of production. */
+export const PERSONAL_LIMITS = { apiRatePerSecond: 20, apiBurst: 40, authConcurrency: 5 } as const;
 
 export function stageSettings(stage: string): StageSettings {
   const production = isProductionStage(stage);
@@ -68,6 +79,7 @@ export function stageSettings(stage: string): StageSettings {
         redis: { instance: "t4g.micro" },
         logRetention: "3 months",
         purgeSchedule: "rate(1 hour)",
+        limits: { ...PRODUCTION_LIMITS },
       }
     : {
         production,
@@ -76,6 +88,7 @@ export function stageSettings(stage: string): StageSettings {
         redis: { instance: "t4g.micro" },
         logRetention: "1 week",
         purgeSchedule: "rate(1 day)",
+        limits: { ...PERSONAL_LIMITS },
       };
 }
 

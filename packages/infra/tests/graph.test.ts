@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { LOCAL_POSTGRES, LOCAL_REDIS, NATIVE_PACKAGES } from "../src/settings";
+import { LOCAL_POSTGRES, LOCAL_REDIS, NATIVE_PACKAGES, PERSONAL_LIMITS, PRODUCTION_LIMITS } from "../src/settings";
 import {
   buildInput,
   evaluateApp,
@@ -135,11 +135,12 @@ describe.each([
 
   it("purges expired sessions and tokens on a schedule, from inside the VPC", () => {
     const g = graph();
-    const rule = ofType(g, "aws:cloudwatch/eventRule:EventRule")[0]!.inputs;
-    // Hourly in prod (a busy table), daily on personal stages (README, Deploy).
-    expect(rule.scheduleExpression).toBe(g === prod ? "rate(1 hour)" : "rate(1 day)");
-    const target = ofType(g, "aws:cloudwatch/eventTarget:EventTarget")[0]!.inputs;
-    expect(target.arn).toBe(mockArn("PurgeHandlerFunction"));
+    // EventBridge Scheduler (sst.aws.CronV2; Cron is deprecated): hourly in prod (a busy table),
+    // daily on personal stages (README, Deploy).
+    expect(ofType(g, "aws:cloudwatch/eventRule:EventRule")).toEqual([]);
+    const schedule = plain(ofType(g, "aws:scheduler/schedule:Schedule")[0]!.inputs);
+    expect(schedule.scheduleExpression).toBe(g === prod ? "rate(1 hour)" : "rate(1 day)");
+    expect(schedule.target.arn).toBe(mockArn("PurgeHandlerFunction"));
     const purge = buildInput(g, "PurgeHandler");
     expect(purge.handler).toBe("packages/functions/src/purge.handler");
     expect(Object.keys(purge.links)).toEqual(["Database"]);
@@ -203,6 +204,18 @@ describe("prod", () => {
     ] as const) {
       expect(registration(prod, type, name).retainOnDelete, name).toBe(true);
     }
+  });
+
+  it("bounds cost and abuse: stage throttling on the API and a concurrency cap on Auth, per stage", () => {
+    for (const [g, limits] of [
+      [personal, PERSONAL_LIMITS],
+      [prod, PRODUCTION_LIMITS],
+    ] as const) {
+      const stage = plain(ofType(g, "aws:apigatewayv2/stage:Stage")[0]!.inputs);
+      expect(stage.defaultRouteSettings).toMatchObject({ throttlingRateLimit: limits.apiRatePerSecond, throttlingBurstLimit: limits.apiBurst });
+      expect(resource(g, LAMBDA, "AuthFunction").inputs.reservedConcurrentExecutions).toBe(limits.authConcurrency);
+    }
+    expect(PRODUCTION_LIMITS.authConcurrency).toBeGreaterThan(PERSONAL_LIMITS.authConcurrency);
   });
 
   it("requires TLS of every Postgres client (rds.force_ssl=1), on every stage with RDS", () => {
