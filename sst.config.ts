@@ -20,7 +20,7 @@ export default $config({
     };
   },
   async run() {
-    const { HANDLERS, JOB_FUNCTION, LOCAL_POSTGRES, LOCAL_REDIS, NATIVE_PACKAGES, RUNTIME_PROVIDED, readDeployConfig, stageSettings } =
+    const { ALARMS, HANDLERS, JOB_FUNCTION, LOCAL_POSTGRES, LOCAL_REDIS, NATIVE_PACKAGES, RUNTIME_PROVIDED, readDeployConfig, stageSettings } =
       await import("./packages/infra/src/settings");
     const stage = $app.stage;
     const settings = stageSettings(stage);
@@ -111,8 +111,9 @@ export default $config({
     const databasePrepare = settings.postgres.proxy ? "false" : "true";
 
     let migration: aws.lambda.Invocation | undefined;
+    let migrator: sst.aws.Function | undefined;
     if (!$dev) {
-      const migrator = new sst.aws.Function("Migrator", {
+      migrator = new sst.aws.Function("Migrator", {
         handler: HANDLERS.migrate,
         ...JOB_FUNCTION,
         timeout: "5 minutes",
@@ -181,7 +182,7 @@ export default $config({
     api.route("GET /.well-known/openid-configuration", auth.arn);
     api.route("GET /health", auth.arn);
 
-    new sst.aws.CronV2("Purge", {
+    const purge = new sst.aws.CronV2("Purge", {
       schedule: settings.purgeSchedule,
       function: {
         handler: HANDLERS.purge,
@@ -194,6 +195,85 @@ export default $config({
         logging: { retention: settings.logRetention },
       },
     });
+
+    // Watching production: every alarm goes to one SNS topic, mailed to AUTHLITH_ALARM_EMAIL.
+    if (!$dev && (settings.production || deploy.alarmEmail)) {
+      const topic = new aws.sns.Topic("Alarms");
+      if (deploy.alarmEmail) {
+        new aws.sns.TopicSubscription("AlarmEmail", { topic: topic.arn, protocol: "email", endpoint: deploy.alarmEmail });
+      }
+      type AlarmArgs = Omit<aws.cloudwatch.MetricAlarmArgs, "alarmActions" | "okActions" | "alarmDescription" | "evaluationPeriods"> & {
+        evaluationPeriods?: number;
+      };
+      const alarm = (name: string, description: string, args: AlarmArgs) =>
+        new aws.cloudwatch.MetricAlarm(name, {
+          period: 300,
+          treatMissingData: "notBreaching",
+          ...args,
+          evaluationPeriods: args.evaluationPeriods ?? 1,
+          alarmDescription: description,
+          alarmActions: [topic.arn],
+          okActions: [topic.arn],
+        });
+      const lambdaErrors = (fn: $util.Input<string>) => ({
+        namespace: "AWS/Lambda",
+        metricName: "Errors",
+        dimensions: { FunctionName: fn },
+        statistic: "Sum" as const,
+        comparisonOperator: "GreaterThanOrEqualToThreshold" as const,
+      });
+      const authName = auth.nodes.function.name;
+      alarm("AuthErrorsAlarm", "Auth function errors (500s or crashes)", { ...lambdaErrors(authName), threshold: ALARMS.authErrors });
+      alarm("AuthThrottlesAlarm", "Auth invocations refused at the reserved concurrency", {
+        ...lambdaErrors(authName),
+        metricName: "Throttles",
+        threshold: ALARMS.authThrottles,
+      });
+      alarm("AuthDurationAlarm", "Auth p99 duration", {
+        namespace: "AWS/Lambda",
+        metricName: "Duration",
+        dimensions: { FunctionName: authName },
+        extendedStatistic: "p99",
+        comparisonOperator: "GreaterThanThreshold",
+        threshold: ALARMS.authP99Ms,
+        evaluationPeriods: 3,
+      });
+      alarm("Api5xxAlarm", "API 5xx answers", {
+        namespace: "AWS/ApiGateway",
+        metricName: "5xx",
+        dimensions: { ApiId: api.nodes.api.id, Stage: "$default" },
+        statistic: "Sum",
+        comparisonOperator: "GreaterThanOrEqualToThreshold",
+        threshold: ALARMS.api5xx,
+      });
+      const rds = { namespace: "AWS/RDS", dimensions: { DBInstanceIdentifier: database.nodes.instance!.identifier }, statistic: "Average" as const };
+      alarm("DatabaseCpuAlarm", "RDS CPU", { ...rds, metricName: "CPUUtilization", comparisonOperator: "GreaterThanThreshold", threshold: ALARMS.databaseCpuPercent, evaluationPeriods: 3 });
+      alarm("DatabaseStorageAlarm", "RDS free storage running out", {
+        ...rds,
+        metricName: "FreeStorageSpace",
+        statistic: "Minimum",
+        comparisonOperator: "LessThanThreshold",
+        threshold: ALARMS.databaseFreeStorageBytes,
+      });
+      alarm("DatabaseConnectionsAlarm", "RDS connections near the instance's limit", {
+        ...rds,
+        metricName: "DatabaseConnections",
+        statistic: "Maximum",
+        comparisonOperator: "GreaterThanThreshold",
+        threshold: ALARMS.databaseConnections,
+      });
+      alarm("RedisMemoryAlarm", "Redis memory used (noeviction: writes fail when full)", {
+        namespace: "AWS/ElastiCache",
+        metricName: "DatabaseMemoryUsagePercentage",
+        // The replication group's one node.
+        dimensions: { CacheClusterId: $interpolate`${redis.nodes.cluster.id}-001` },
+        statistic: "Maximum",
+        comparisonOperator: "GreaterThanThreshold",
+        threshold: ALARMS.redisMemoryPercent,
+      });
+      if (migrator) alarm("MigratorErrorsAlarm", "A migration failed", { ...lambdaErrors(migrator.nodes.function.name), threshold: ALARMS.jobErrors });
+      alarm("PurgeErrorsAlarm", "The purge failed", { ...lambdaErrors(purge.nodes.function.name), threshold: ALARMS.jobErrors });
+    }
 
     return {
       api: api.url,

@@ -102,6 +102,8 @@ export interface DeployConfig {
   mail?: { sender: string };
   /** Where links in mails point (AUTHLITH_APP_URL); the function defaults it to the first allowed origin. */
   appUrl?: string;
+  /** Who the alarms mail (AUTHLITH_ALARM_EMAIL), through an SNS email subscription they confirm once. */
+  alarmEmail?: string;
 }
 
 export type DeployEnv = Record<string, string | undefined>;
@@ -157,6 +159,8 @@ export function readDeployConfig(env: DeployEnv, stage: string): DeployConfig {
   if (sender && !/^[^@\s<>]+@[^@\s<>]+\.[a-z]{2,63}$/i.test(sender) && !HOST_NAME.test(sender)) {
     throw new Error(`AUTHLITH_MAIL_SENDER: "${sender}" is neither an email address nor a domain`);
   }
+  const alarmEmail = env.AUTHLITH_ALARM_EMAIL?.trim() || undefined;
+  if (alarmEmail && !/^[^@\s<>]+@[^@\s<>]+\.[a-z]{2,63}$/i.test(alarmEmail)) throw new Error(`AUTHLITH_ALARM_EMAIL: "${alarmEmail}" is not an email address`);
   const rawAppUrl = env.AUTHLITH_APP_URL?.trim() || undefined;
   const appUrl = rawAppUrl ? webUrl("AUTHLITH_APP_URL", rawAppUrl, production).toString().replace(/\/+$/, "") : undefined;
 
@@ -166,5 +170,32 @@ export function readDeployConfig(env: DeployEnv, stage: string): DeployConfig {
     signingAlg,
     ...(sender ? { mail: { sender: sender.toLowerCase() } } : {}),
     ...(appUrl ? { appUrl } : {}),
+    ...(alarmEmail ? { alarmEmail } : {}),
   };
 }
+
+/**
+ * What production is watched for (CloudWatch alarms to an SNS topic; README "Deploy"): thresholds
+ * per 5-minute period unless said otherwise. Also created on a personal stage that sets
+ * AUTHLITH_ALARM_EMAIL.
+ */
+export const ALARMS = {
+  /** Invocations of Auth that failed (a 500 or a crash; answers like 401 and 503 are not errors). */
+  authErrors: 5,
+  /** Invocations refused because the reserved concurrency was reached. */
+  authThrottles: 1,
+  /** p99 duration of Auth, milliseconds, three periods in a row. */
+  authP99Ms: 1500,
+  /** 5xx answers of the API (its own 503s and API Gateway's). */
+  api5xx: 10,
+  /** RDS CPU, percent, three periods in a row. */
+  databaseCpuPercent: 80,
+  /** RDS free storage below this (bytes): 2 GiB of the 20 GB volume. */
+  databaseFreeStorageBytes: 2 * 1024 ** 3,
+  /** RDS connections above this: most of a t4g.micro's (≈ 85) and well under a t4g.small's. */
+  databaseConnections: 70,
+  /** Redis memory used, percent of the node's. */
+  redisMemoryPercent: 80,
+  /** Any failed run of the migrator or the purge. */
+  jobErrors: 1,
+} as const;

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { LOCAL_POSTGRES, LOCAL_REDIS, NATIVE_PACKAGES, PERSONAL_LIMITS, PRODUCTION_LIMITS } from "../src/settings";
+import { ALARMS, LOCAL_POSTGRES, LOCAL_REDIS, NATIVE_PACKAGES, PERSONAL_LIMITS, PRODUCTION_LIMITS } from "../src/settings";
 import {
   buildInput,
   evaluateApp,
@@ -218,6 +218,46 @@ describe("prod", () => {
     expect(PRODUCTION_LIMITS.authConcurrency).toBeGreaterThan(PERSONAL_LIMITS.authConcurrency);
   });
 
+  it("watches production: alarms on the function, the API, RDS, Redis and the jobs, to one SNS topic", () => {
+    const topic = ofType(prod, "aws:sns/topic:Topic");
+    expect(topic).toHaveLength(1);
+    const alarms = ofType(prod, "aws:cloudwatch/metricAlarm:MetricAlarm").map((a) => ({ name: a.name, ...plain(a.inputs) }));
+    const byName = Object.fromEntries(alarms.map((a) => [a.name, a]));
+    expect(Object.keys(byName).sort()).toEqual(
+      [
+        "Api5xxAlarm",
+        "AuthDurationAlarm",
+        "AuthErrorsAlarm",
+        "AuthThrottlesAlarm",
+        "DatabaseConnectionsAlarm",
+        "DatabaseCpuAlarm",
+        "DatabaseStorageAlarm",
+        "MigratorErrorsAlarm",
+        "PurgeErrorsAlarm",
+        "RedisMemoryAlarm",
+      ].sort(),
+    );
+    for (const alarm of alarms) {
+      expect(alarm.alarmActions, alarm.name).toEqual([mockArn("Alarms")]);
+      expect(alarm.okActions, alarm.name).toEqual([mockArn("Alarms")]);
+    }
+    const functionName = (fn: string) => plain(resource(prod, LAMBDA, `${fn}Function`).inputs).name ?? `${fn.toLowerCase()}function-name`;
+    expect(byName.AuthErrorsAlarm).toMatchObject({ namespace: "AWS/Lambda", metricName: "Errors", threshold: ALARMS.authErrors });
+    expect(byName.AuthErrorsAlarm.dimensions.FunctionName).toBe(functionName("Auth"));
+    expect(byName.AuthThrottlesAlarm).toMatchObject({ metricName: "Throttles", threshold: ALARMS.authThrottles });
+    expect(byName.AuthDurationAlarm).toMatchObject({ metricName: "Duration", extendedStatistic: "p99", threshold: ALARMS.authP99Ms });
+    const apiId = `${ofType(prod, "aws:apigatewayv2/api:Api")[0]!.name.toLowerCase()}-id`; // the mock's id of the HTTP API
+    expect(byName.Api5xxAlarm).toMatchObject({ namespace: "AWS/ApiGateway", metricName: "5xx", dimensions: { ApiId: apiId, Stage: "$default" } });
+    expect(byName.DatabaseCpuAlarm.dimensions).toEqual({ DBInstanceIdentifier: "databaseinstance" });
+    expect(byName.DatabaseStorageAlarm).toMatchObject({ metricName: "FreeStorageSpace", comparisonOperator: "LessThanThreshold", threshold: ALARMS.databaseFreeStorageBytes });
+    expect(byName.DatabaseConnectionsAlarm).toMatchObject({ metricName: "DatabaseConnections", threshold: ALARMS.databaseConnections });
+    expect(byName.RedisMemoryAlarm).toMatchObject({ namespace: "AWS/ElastiCache", metricName: "DatabaseMemoryUsagePercentage", dimensions: { CacheClusterId: "rediscluster-id-001" } }); // the replication group (mock id) and its first node
+    expect(byName.MigratorErrorsAlarm.dimensions.FunctionName).toBe(functionName("Migrator"));
+    expect(byName.PurgeErrorsAlarm.dimensions.FunctionName).toBe(functionName("PurgeHandler"));
+    // A personal stage without AUTHLITH_ALARM_EMAIL has none (they cost $0.10 each a month).
+    expect(ofType(personal, "aws:cloudwatch/metricAlarm:MetricAlarm")).toEqual([]);
+  });
+
   it("requires TLS of every Postgres client (rds.force_ssl=1), on every stage with RDS", () => {
     for (const g of [personal, prod]) {
       const group = plain(resource(g, "aws:rds/parameterGroup:ParameterGroup", "DatabaseParameterGroup").inputs);
@@ -277,6 +317,18 @@ describe("prod", () => {
     expect(ofType(prod, "aws:sesv2/emailIdentity:EmailIdentity")).toEqual([]);
     const badSender = await evaluateApp({ stage: "prod", env: { ...secrets, AUTHLITH_ALLOWED_ORIGINS: ORIGINS, AUTHLITH_MAIL_SENDER: "not a sender" } });
     expect(badSender.error).toMatch(/AUTHLITH_MAIL_SENDER/);
+  });
+
+  it("mails the alarms to AUTHLITH_ALARM_EMAIL, and watches a personal stage too when it is set", async () => {
+    const watched = await evaluateApp({ stage: "alice", env: { ...secrets, AUTHLITH_ALARM_EMAIL: "oncall@example.com" } });
+    expect(watched.error).toBeUndefined();
+    const subscription = resource(watched, "aws:sns/topicSubscription:TopicSubscription", "AlarmEmail").inputs;
+    expect(plain(subscription)).toMatchObject({ protocol: "email", endpoint: "oncall@example.com", topic: mockArn("Alarms") });
+    expect(ofType(watched, "aws:cloudwatch/metricAlarm:MetricAlarm")).toHaveLength(10);
+    // prod without an address still has its alarms (on the topic, for any subscriber added later).
+    expect(ofType(prod, "aws:sns/topicSubscription:TopicSubscription")).toEqual([]);
+    const bad = await evaluateApp({ stage: "alice", env: { ...secrets, AUTHLITH_ALARM_EMAIL: "oncall" } });
+    expect(bad.error).toMatch(/AUTHLITH_ALARM_EMAIL/);
   });
 
   it("refuses to deploy without the secrets or without a decision on allowed origins", async () => {
