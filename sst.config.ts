@@ -20,7 +20,7 @@ export default $config({
     };
   },
   async run() {
-    const { ALARMS, HANDLERS, JOB_FUNCTION, LOCAL_POSTGRES, LOCAL_REDIS, NATIVE_PACKAGES, RUNTIME_PROVIDED, readDeployConfig, stageSettings } =
+    const { ALARMS, VPC_CIDR, HANDLERS, JOB_FUNCTION, LOCAL_POSTGRES, LOCAL_REDIS, NATIVE_PACKAGES, RUNTIME_PROVIDED, readDeployConfig, stageSettings } =
       await import("./packages/infra/src/settings");
     const stage = $app.stage;
     const settings = stageSettings(stage);
@@ -40,7 +40,49 @@ export default $config({
 
     // Private subnets hold the database, Redis and the functions. The bastion lets `sst tunnel`
     // (and `sst dev`) reach RDS and Redis from a laptop; with ec2 NAT it is the NAT instance itself.
-    const vpc = new sst.aws.Vpc("Vpc", { az: 2, nat: settings.nat, bastion: true });
+    // Least privilege on the network: the VPC's default group admits nothing; the NAT instance
+    // takes traffic from the VPC only; SSH to the bastion only from AUTHLITH_BASTION_CIDRS (none by
+    // default, and then no tunnel).
+    const ssh = deploy.bastionCidrs.length ? [{ protocol: "tcp", fromPort: 22, toPort: 22, cidrBlocks: deploy.bastionCidrs }] : [];
+    const vpc = new sst.aws.Vpc("Vpc", {
+      az: 2,
+      nat: settings.nat,
+      bastion: true,
+      transform: {
+        securityGroup: (args) => {
+          args.ingress = [];
+        },
+        natSecurityGroup: (args) => {
+          args.ingress = [{ protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: [VPC_CIDR] }, ...ssh];
+        },
+        bastionSecurityGroup: (args) => {
+          args.ingress = ssh;
+        },
+      },
+    });
+
+    // A security group of its own for the functions, RDS Proxy, RDS and Redis: the functions reach
+    // the proxy and the database on 5432 and Redis on 6379, and nothing else reaches any of them
+    // (but the bastion, for the tunnel, when SSH to it is allowed).
+    const tunnel = deploy.bastionCidrs.length ? vpc.nodes.bastionSecurityGroup.apply((group) => (group ? [group.id] : [])) : $output([]);
+    const group = (name: string, description: string, ingress: $util.Input<aws.types.input.ec2.SecurityGroupIngress[]>) =>
+      new aws.ec2.SecurityGroup(name, {
+        vpcId: vpc.id,
+        description,
+        ingress,
+        egress: [{ protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"] }],
+      });
+    const functionsGroup = group("FunctionsSecurityGroup", "authlith functions: no inbound", []);
+    const from = (port: number, sources: $util.Input<string>[]) =>
+      $output(tunnel).apply((bastion) => [{ protocol: "tcp", fromPort: port, toPort: port, securityGroups: [...sources, ...bastion] }]);
+    const proxyGroup = settings.postgres.proxy ? group("DatabaseProxySecurityGroup", "authlith RDS Proxy: 5432 from the functions", from(5432, [functionsGroup.id])) : undefined;
+    const databaseGroup = group(
+      "DatabaseSecurityGroup",
+      "authlith Postgres: 5432 from the functions and the proxy",
+      from(5432, [functionsGroup.id, ...(proxyGroup ? [proxyGroup.id] : [])]),
+    );
+    const redisGroup = group("RedisSecurityGroup", "authlith Redis: 6379 from the functions", from(6379, [functionsGroup.id]));
+    const privateNetwork = { privateSubnets: vpc.privateSubnets, securityGroups: [functionsGroup.id] };
 
     const database = new sst.aws.Postgres("Database", {
       vpc,
@@ -52,6 +94,7 @@ export default $config({
       dev: { ...LOCAL_POSTGRES },
       transform: {
         instance: (args) => {
+          args.vpcSecurityGroupIds = [databaseGroup.id];
           args.backupRetentionPeriod = settings.postgres.backupRetentionDays;
           if (settings.postgres.deletionProtection) {
             args.deletionProtection = true;
@@ -59,6 +102,9 @@ export default $config({
             args.finalSnapshotIdentifier = `${$app.name}-${stage}-final`;
             args.copyTagsToSnapshot = true;
           }
+        },
+        proxy: (args) => {
+          if (proxyGroup) args.vpcSecurityGroupIds = [proxyGroup.id];
         },
         // TLS required of every client (SST's default is rds.force_ssl=0); the functions verify
         // the server against the RDS CA bundle (DATABASE_SSL=verify-full, docs/security.md §37).
@@ -80,6 +126,11 @@ export default $config({
       instance: settings.redis.instance,
       cluster: false,
       dev: { ...LOCAL_REDIS },
+      transform: {
+        cluster: (args) => {
+          args.securityGroupIds = [redisGroup.id];
+        },
+      },
     });
 
     const signingKeys = new sst.Secret("SigningKeys");
@@ -107,7 +158,7 @@ export default $config({
     });
 
     // In `sst dev` the functions run on the laptop against the local servers: no VPC for them.
-    const functionVpc = $dev ? undefined : vpc;
+    const functionVpc = $dev ? undefined : privateNetwork;
     const databasePrepare = settings.postgres.proxy ? "false" : "true";
 
     let migration: aws.lambda.Invocation | undefined;
@@ -117,7 +168,7 @@ export default $config({
         handler: HANDLERS.migrate,
         ...JOB_FUNCTION,
         timeout: "5 minutes",
-        vpc,
+        vpc: privateNetwork,
         link: [database],
         // The instance itself, not RDS Proxy: DDL would pin proxy sessions, and on a first deploy the
         // proxy's target may not be registered yet. The migrator waits up to 4 minutes for it.

@@ -7,7 +7,15 @@ describe("readDeployConfig", () => {
       allowedOrigins: ["https://app.example.com", "https://b.example.com"],
       domain: undefined,
       signingAlg: "ES256",
+      bastionCidrs: [],
     });
+  });
+
+  it("opens SSH to the bastion only to the listed networks, never to the whole internet", () => {
+    expect(readDeployConfig({ AUTHLITH_BASTION_CIDRS: " 203.0.113.0/24, 198.51.100.7/32 " }, "alice").bastionCidrs).toEqual(["203.0.113.0/24", "198.51.100.7/32"]);
+    expect(() => readDeployConfig({ AUTHLITH_BASTION_CIDRS: "0.0.0.0/0" }, "alice")).toThrow(/whole internet/);
+    expect(() => readDeployConfig({ AUTHLITH_BASTION_CIDRS: "my-laptop" }, "alice")).toThrow(/not an IPv4 CIDR/);
+    expect(() => readDeployConfig({ AUTHLITH_BASTION_CIDRS: "10.0.0.0/33" }, "alice")).toThrow(/not an IPv4 CIDR/);
   });
 
   it("requires a decision on origins in production, where an empty value means API-only", () => {

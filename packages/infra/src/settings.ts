@@ -104,7 +104,17 @@ export interface DeployConfig {
   appUrl?: string;
   /** Who the alarms mail (AUTHLITH_ALARM_EMAIL), through an SNS email subscription they confirm once. */
   alarmEmail?: string;
+  /**
+   * Networks allowed to SSH to the bastion for `sst tunnel` (AUTHLITH_BASTION_CIDRS, comma
+   * separated). Empty (the default): no SSH at all, and no tunnel.
+   */
+  bastionCidrs: string[];
 }
+
+/** The VPC's address range (sst.aws.Vpc's default; the graph test checks it). */
+export const VPC_CIDR = "10.0.0.0/16";
+
+const IPV4_CIDR = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}\/(3[0-2]|[12]?\d)$/;
 
 export type DeployEnv = Record<string, string | undefined>;
 
@@ -161,6 +171,11 @@ export function readDeployConfig(env: DeployEnv, stage: string): DeployConfig {
   }
   const alarmEmail = env.AUTHLITH_ALARM_EMAIL?.trim() || undefined;
   if (alarmEmail && !/^[^@\s<>]+@[^@\s<>]+\.[a-z]{2,63}$/i.test(alarmEmail)) throw new Error(`AUTHLITH_ALARM_EMAIL: "${alarmEmail}" is not an email address`);
+  const bastionCidrs = (env.AUTHLITH_BASTION_CIDRS ?? "").split(",").map((c) => c.trim()).filter(Boolean);
+  for (const cidr of bastionCidrs) {
+    if (!IPV4_CIDR.test(cidr)) throw new Error(`AUTHLITH_BASTION_CIDRS: "${cidr}" is not an IPv4 CIDR block`);
+    if (cidr.endsWith("/0")) throw new Error(`AUTHLITH_BASTION_CIDRS: "${cidr}" would open SSH to the whole internet`);
+  }
   const rawAppUrl = env.AUTHLITH_APP_URL?.trim() || undefined;
   const appUrl = rawAppUrl ? webUrl("AUTHLITH_APP_URL", rawAppUrl, production).toString().replace(/\/+$/, "") : undefined;
 
@@ -171,6 +186,7 @@ export function readDeployConfig(env: DeployEnv, stage: string): DeployConfig {
     ...(sender ? { mail: { sender: sender.toLowerCase() } } : {}),
     ...(appUrl ? { appUrl } : {}),
     ...(alarmEmail ? { alarmEmail } : {}),
+    bastionCidrs,
   };
 }
 

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { ALARMS, LOCAL_POSTGRES, LOCAL_REDIS, NATIVE_PACKAGES, PERSONAL_LIMITS, PRODUCTION_LIMITS } from "../src/settings";
+import { ALARMS, VPC_CIDR, LOCAL_POSTGRES, LOCAL_REDIS, NATIVE_PACKAGES, PERSONAL_LIMITS, PRODUCTION_LIMITS } from "../src/settings";
 import {
   buildInput,
   evaluateApp,
@@ -256,6 +256,48 @@ describe("prod", () => {
     expect(byName.PurgeErrorsAlarm.dimensions.FunctionName).toBe(functionName("PurgeHandler"));
     // A personal stage without AUTHLITH_ALARM_EMAIL has none (they cost $0.10 each a month).
     expect(ofType(personal, "aws:cloudwatch/metricAlarm:MetricAlarm")).toEqual([]);
+  });
+
+  it("isolates the network: a group each for the functions, the proxy, RDS and Redis; no SSH from anywhere by default", () => {
+    for (const g of [personal, prod]) {
+      const groups = Object.fromEntries(ofType(g, "aws:ec2/securityGroup:SecurityGroup").map((r) => [r.name, plain(r.inputs)]));
+      const id = (name: string) => `${name.toLowerCase()}-id`;
+      expect(groups.FunctionsSecurityGroup.ingress).toEqual([]);
+      const only = (port: number, sources: string[]) => [{ protocol: "tcp", fromPort: port, toPort: port, securityGroups: sources }];
+      const fromProxy = g === prod ? [id("DatabaseProxySecurityGroup")] : [];
+      expect(groups.DatabaseSecurityGroup.ingress).toEqual(only(5432, [id("FunctionsSecurityGroup"), ...fromProxy]));
+      expect(groups.RedisSecurityGroup.ingress).toEqual(only(6379, [id("FunctionsSecurityGroup")]));
+      if (g === prod) expect(groups.DatabaseProxySecurityGroup.ingress).toEqual(only(5432, [id("FunctionsSecurityGroup")]));
+      else expect(groups.DatabaseProxySecurityGroup).toBeUndefined();
+      // Each resource uses its own group, and every function the functions' group.
+      expect(resource(g, "aws:rds/instance:Instance", "DatabaseInstance").inputs.vpcSecurityGroupIds).toEqual([id("DatabaseSecurityGroup")]);
+      expect(plain(resource(g, "aws:elasticache/replicationGroup:ReplicationGroup", "RedisCluster").inputs).securityGroupIds).toEqual([id("RedisSecurityGroup")]);
+      if (g === prod) expect(plain(resource(g, "aws:rds/proxy:Proxy", "DatabaseProxy").inputs).vpcSecurityGroupIds).toEqual([id("DatabaseProxySecurityGroup")]);
+      for (const fn of ["Auth", "Migrator", "PurgeHandler"]) {
+        expect(plain(resource(g, LAMBDA, `${fn}Function`).inputs).vpcConfig.securityGroupIds, fn).toEqual([id("FunctionsSecurityGroup")]);
+      }
+      // Nothing is open to 0.0.0.0/0 inbound; the VPC's default group admits nothing.
+      for (const [name, sg] of Object.entries(groups)) {
+        for (const rule of sg.ingress ?? []) expect(rule.cidrBlocks ?? [], `${name} ingress`).not.toContain("0.0.0.0/0");
+      }
+      expect(plain(ofType(g, "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")[0]!.inputs).ingress).toEqual([]);
+      expect(plain(ofType(g, "aws:ec2/vpc:Vpc")[0]!.inputs).cidrBlock).toBe(VPC_CIDR);
+    }
+    // The NAT instance (a personal stage's bastion too) takes traffic from the VPC only.
+    const nat = plain(ofType(personal, "aws:ec2/securityGroup:SecurityGroup").find((r) => r.name === "VpcNatInstanceSecurityGroup")!.inputs);
+    expect(nat.ingress).toEqual([{ protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: [VPC_CIDR] }]);
+  });
+
+  it("opens SSH to the bastion, and the databases to it, only for AUTHLITH_BASTION_CIDRS", async () => {
+    const tunneled = await evaluateApp({ stage: "prod", env: { ...secrets, AUTHLITH_ALLOWED_ORIGINS: ORIGINS, AUTHLITH_BASTION_CIDRS: "203.0.113.0/24" } });
+    expect(tunneled.error).toBeUndefined();
+    const groups = Object.fromEntries(ofType(tunneled, "aws:ec2/securityGroup:SecurityGroup").map((r) => [r.name, plain(r.inputs)]));
+    const bastionGroup = Object.keys(groups).find((name) => /Bastion/.test(name))!;
+    expect(groups[bastionGroup].ingress).toEqual([{ protocol: "tcp", fromPort: 22, toPort: 22, cidrBlocks: ["203.0.113.0/24"] }]);
+    expect(groups.DatabaseSecurityGroup.ingress[0].securityGroups).toContain(`${bastionGroup.toLowerCase()}-id`);
+    // Without it, the bastion admits nothing.
+    const closed = plain(ofType(prod, "aws:ec2/securityGroup:SecurityGroup").find((r) => /Bastion/.test(r.name))!.inputs);
+    expect(closed.ingress).toEqual([]);
   });
 
   it("requires TLS of every Postgres client (rds.force_ssl=1), on every stage with RDS", () => {
