@@ -17,6 +17,11 @@ declare module "sst" {
       "type": "sst.aws.Postgres"
       "username": string
     }
+    "DatabaseApp": {
+      "password": string
+      "type": "sst.sst.Linkable"
+      "username": string
+    }
     "Email": {
       "configSet": string
       "sender": string

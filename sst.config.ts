@@ -84,13 +84,22 @@ export default $config({
     const redisGroup = group("RedisSecurityGroup", "authlith Redis: 6379 from the functions", from(6379, [functionsGroup.id]));
     const privateNetwork = { privateSubnets: vpc.privateSubnets, securityGroups: [functionsGroup.id] };
 
+    // The role the service connects as (docs/security.md §38): the migrator, connected as the
+    // database's owner, creates it and grants it the tables; Auth and the purge connect as it, and
+    // RDS Proxy knows its credentials. It cannot change the schema.
+    const { RandomPassword } = await import("@pulumi/random");
+    const appRole = $dev
+      ? undefined
+      : { username: "authlith_app", password: new RandomPassword("DatabaseAppPassword", { length: 40, special: false }).result };
+    const databaseApp = appRole ? new sst.Linkable("DatabaseApp", { properties: appRole }) : undefined;
+
     const database = new sst.aws.Postgres("Database", {
       vpc,
       version: "17",
       instance: settings.postgres.instance,
       storage: "20 GB",
       multiAz: settings.postgres.multiAz,
-      proxy: settings.postgres.proxy,
+      proxy: settings.postgres.proxy && appRole ? { credentials: [appRole] } : settings.postgres.proxy,
       dev: { ...LOCAL_POSTGRES },
       transform: {
         instance: (args) => {
@@ -169,7 +178,7 @@ export default $config({
         ...JOB_FUNCTION,
         timeout: "5 minutes",
         vpc: privateNetwork,
-        link: [database],
+        link: [database, ...(databaseApp ? [databaseApp] : [])],
         // The instance itself, not RDS Proxy: DDL would pin proxy sessions, and on a first deploy the
         // proxy's target may not be registered yet. The migrator waits up to 4 minutes for it.
         environment: { AUTHLITH_MIGRATION_HOST: database.nodes.instance!.address },
@@ -211,7 +220,7 @@ export default $config({
       // At most this many hashes at once, whatever a flood does (and the bill with it): README "Deploy".
       concurrency: $dev ? undefined : { reserved: settings.limits.authConcurrency },
       vpc: functionVpc,
-      link: [database, redis, signingKeys, hmacSecret, ...(email ? [email] : [])],
+      link: [database, ...(databaseApp ? [databaseApp] : []), redis, signingKeys, hmacSecret, ...(email ? [email] : [])],
       // The SES client comes with the Lambda runtime (AWS SDK v3): not bundled, never parsed at cold start.
       nodejs: { install: nativeInstall, minify: true, esbuild: { external: [...RUNTIME_PROVIDED] } },
       environment: {
@@ -240,7 +249,7 @@ export default $config({
         ...JOB_FUNCTION,
         timeout: "1 minute",
         vpc: functionVpc,
-        link: [database],
+        link: [database, ...(databaseApp ? [databaseApp] : [])],
         nodejs: { minify: true },
         environment: { DATABASE_PREPARE: databasePrepare },
         logging: { retention: settings.logRetention },

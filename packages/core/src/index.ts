@@ -16,6 +16,7 @@ export type { Db, PostgresOptions, PostgresSsl } from "./db/client";
 export { createPostgresDb } from "./db/client";
 export { migratePostgres } from "./db/migrate";
 export { waitForPostgres, type WaitForPostgresOptions } from "./db/wait";
+export { APP_ROLE, ensureAppRole } from "./db/app-role";
 export type { EphemeralStore } from "./store/types";
 export { createMemoryStore } from "./store/memory";
 export { createRedisStore } from "./store/redis";

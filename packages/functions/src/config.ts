@@ -213,6 +213,11 @@ export interface LinkedResources {
   HmacSecret?: { value: string };
   /** sst.aws.Email: an address, or a domain (mail then comes from no-reply@ that domain). */
   Email?: { sender: string };
+  /**
+   * The role the service connects as (docs/security.md §38), which the migrator creates: when
+   * linked, the database URL carries its credentials instead of the owner's.
+   */
+  DatabaseApp?: { username: string; password: string };
 }
 
 /**
@@ -223,7 +228,8 @@ export function envFromLinkedResources(resources: LinkedResources, env: Env): En
   const merged: Env = { ...env };
   const { Database: db, Redis: redis, SigningKeys: keys, HmacSecret: hmac } = resources;
   if (db) {
-    const auth = `${encodeURIComponent(db.username)}:${encodeURIComponent(db.password)}`;
+    const role = resources.DatabaseApp ?? db;
+    const auth = `${encodeURIComponent(role.username)}:${encodeURIComponent(role.password)}`;
     merged.DATABASE_URL = `postgres://${auth}@${db.host}:${db.port}/${encodeURIComponent(db.database)}`;
     // RDS (and RDS Proxy): verified TLS. A local Postgres (sst dev): none.
     merged.DATABASE_SSL ??= db.host === "localhost" || db.host === "127.0.0.1" ? "disable" : "verify-full";
@@ -264,8 +270,13 @@ export function parsePurgeConfig(env: Env): { sessionRetentionSeconds?: number; 
  * resources it is linked to folded in. Elsewhere `process.env` alone. Never throws.
  */
 export function lambdaEnv(names: readonly (keyof LinkedResources)[]): Env {
+  return envFromLinkedResources(linkedResources(names), process.env);
+}
+
+/** The named SST resources this function is linked to (absent ones left out; never throws). */
+export function linkedResources(names: readonly (keyof LinkedResources)[]): LinkedResources {
   const source = Resource as unknown as Record<string, unknown>;
   const linked: Record<string, unknown> = {};
   for (const name of names) if (name in source) linked[name] = source[name];
-  return envFromLinkedResources(linked as LinkedResources, process.env);
+  return linked as LinkedResources;
 }

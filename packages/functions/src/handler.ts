@@ -7,7 +7,7 @@ let runtime: Promise<Runtime> | undefined;
 /** Reads configuration and builds clients once per container (cold start), not per request. */
 function getRuntime(): Promise<Runtime> {
   runtime ??= (async () => {
-    const env = lambdaEnv(["Database", "Redis", "SigningKeys", "HmacSecret", "Email"]);
+    const env = lambdaEnv(["Database", "DatabaseApp", "Redis", "SigningKeys", "HmacSecret", "Email"]);
     return createRuntime(parseEnvConfig(env, { lambda: Boolean(env.AWS_LAMBDA_FUNCTION_NAME) }));
   })().catch((error: unknown) => {
     runtime = undefined; // let the next invocation try again instead of caching the failure

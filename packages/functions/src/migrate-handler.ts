@@ -1,6 +1,6 @@
 import { join } from "node:path";
-import { createLogger, migratePostgres, waitForPostgres, type PostgresSsl } from "@authlith/core";
-import { lambdaEnv, parseDatabaseConfig, type Env } from "./config";
+import { createLogger, ensureAppRole, migratePostgres, waitForPostgres, type PostgresSsl } from "@authlith/core";
+import { lambdaEnv, linkedResources, parseDatabaseConfig, type Env } from "./config";
 
 /**
  * The deploy-time migrator. `sst deploy` invokes this function inside the VPC after every deploy
@@ -22,6 +22,13 @@ export async function handler(): Promise<{ ok: true; migrationsFolder: string; d
     onRetry: (event) => log.warn("database.waiting", event),
   });
   await migratePostgres(url, migrationsFolder, { ssl });
+  // The role the service connects as: created or updated after every migration, so it is granted
+  // the tables the migrations made (it can read and write them, and change nothing else).
+  const appRole = linkedResources(["DatabaseApp"]).DatabaseApp;
+  if (appRole) {
+    await ensureAppRole(url, { name: appRole.username, password: appRole.password }, { ssl });
+    log.info("database.app_role", { role: appRole.username });
+  }
   const durationMs = Math.round(performance.now() - started);
   log.info("migrations.applied", { durationMs, attempts: waited.attempts, waitedMs: waited.waitedMs });
   return { ok: true, migrationsFolder, durationMs };

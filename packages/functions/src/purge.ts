@@ -8,7 +8,7 @@ import { lambdaEnv, parseDatabaseConfig, parsePurgeConfig, type Env } from "./co
  */
 export async function handler(): Promise<PurgeResult> {
   const log = createLogger({ level: "info", base: { service: "authlith-purge" } });
-  const env = lambdaEnv(["Database"]);
+  const env = lambdaEnv(["Database", "DatabaseApp"]);
   const options = purgeOptions(env);
   const database = createPostgresDb({ ...parseDatabaseConfig(env), maxConnections: 1, statementTimeoutMs: 15_000 });
   try {

@@ -194,13 +194,19 @@ describe.runIf(hasServices)("the deployed functions on real Postgres and Redis",
   });
   afterAll(async () => {
     await admin?.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin?.unsafe(`DROP ROLE IF EXISTS ${appRoleLink.username}`);
     await admin?.end({ timeout: 5 });
   });
+  // The service's own role (roles belong to the whole server: a name of this run's own).
+  const appRoleLink = { type: "sst.sst.Linkable", username: `${name}_app`, password: randomBytes(24).toString("base64url") };
 
   it("the migrator applies the migrations shipped beside it to an empty database, and again as a no-op", async () => {
-    const env = await deployedEnv(bundles.migrate, { Database: databaseLink });
+    const env = await deployedEnv(bundles.migrate, { Database: databaseLink, DatabaseApp: appRoleLink });
     const { results } = await invokeBundle(bundles.migrate, [{ source: "sst deploy" }, { source: "sst deploy" }], env);
     expect(results.map((r) => r.error)).toEqual([undefined, undefined]);
+    // It made the service's role, which can read and write the tables and nothing more.
+    const [role] = await admin`select rolcreatedb, rolcreaterole, rolsuper from pg_roles where rolname = ${appRoleLink.username}`;
+    expect(role).toEqual({ rolcreatedb: false, rolcreaterole: false, rolsuper: false });
     expect(results[0]!.value).toMatchObject({ ok: true, migrationsFolder: join(bundles.migrate.dir, "drizzle") });
     const db = postgres({ ...connection(), database: name, max: 1, onnotice: () => {} });
     try {
@@ -213,7 +219,8 @@ describe.runIf(hasServices)("the deployed functions on real Postgres and Redis",
 
   it("the API function signs a user up and in (argon2 from the installed addon) and answers me", async () => {
     const prefix = `authlith-bundle:${randomBytes(4).toString("hex")}:`;
-    const env = await deployedEnv(bundles.api, { Database: databaseLink, Redis: redisLink, ...secretLinks() }, apiEnvironment(prefix));
+    // Connected as the service's role the migrator made, as deployed.
+    const env = await deployedEnv(bundles.api, { Database: databaseLink, DatabaseApp: appRoleLink, Redis: redisLink, ...secretLinks() }, apiEnvironment(prefix));
     const email = `bundle-${randomBytes(4).toString("hex")}@example.com`;
     const register = apiEvent({
       method: "POST",

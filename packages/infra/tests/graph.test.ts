@@ -73,7 +73,11 @@ describe.each([
     const g = graph();
     const build = buildInput(g, "Auth");
     expect(build.handler).toBe("packages/functions/src/handler.handler");
-    expect(Object.keys(build.links).sort()).toEqual(["Database", "HmacSecret", "Redis", "SigningKeys"]);
+    expect(Object.keys(build.links).sort()).toEqual(["Database", "DatabaseApp", "HmacSecret", "Redis", "SigningKeys"]);
+    // It connects as the service's role, not as the database's owner (docs/security.md §38).
+    expect(build.links.DatabaseApp.username).toBe("authlith_app");
+    expect(build.links.DatabaseApp.password).toBe("mock-password-databaseapppassword");
+    expect(build.links.Database.username).not.toBe("authlith_app");
     expect(build.links.Database).toMatchObject({ username: "postgres", database: "authlith", port: 5432 });
     expect(build.links.Database.host).toMatch(/\.rds\.amazonaws\.com$/);
     expect(build.links.Redis).toMatchObject({ host: "master.rediscluster.mock.use1.cache.amazonaws.com", port: 6379, username: "default" });
@@ -122,7 +126,8 @@ describe.each([
     const g = graph();
     const migrator = buildInput(g, "Migrator");
     expect(migrator.handler).toBe("packages/functions/src/migrate-handler.handler");
-    expect(Object.keys(migrator.links)).toEqual(["Database"]);
+    // The owner's credentials to migrate, and the role's to create it.
+    expect(Object.keys(migrator.links)).toEqual(["Database", "DatabaseApp"]);
     expect(migrator.copyFiles).toEqual([{ from: join(ROOT, "drizzle"), to: "drizzle", isDir: true }]);
     const fn = plain(resource(g, LAMBDA, "MigratorFunction").inputs);
     expect(fn.vpcConfig.subnetIds).toEqual(plain(resource(g, LAMBDA, "AuthFunction").inputs).vpcConfig.subnetIds);
@@ -143,7 +148,7 @@ describe.each([
     expect(schedule.target.arn).toBe(mockArn("PurgeHandlerFunction"));
     const purge = buildInput(g, "PurgeHandler");
     expect(purge.handler).toBe("packages/functions/src/purge.handler");
-    expect(Object.keys(purge.links)).toEqual(["Database"]);
+    expect(Object.keys(purge.links)).toEqual(["Database", "DatabaseApp"]);
     expect(plain(resource(g, LAMBDA, "PurgeHandlerFunction").inputs).vpcConfig.subnetIds).toHaveLength(2);
   });
 
@@ -315,6 +320,8 @@ describe("prod", () => {
     expect(buildInput(prod, "Auth").links.Database.host).toBe("databaseproxy.proxy-mock.us-east-1.rds.amazonaws.com");
     expect(resource(prod, LAMBDA, "AuthFunction").inputs.environment.variables.DATABASE_PREPARE).toBe("false");
     expect(resource(prod, LAMBDA, "PurgeHandlerFunction").inputs.environment.variables.DATABASE_PREPARE).toBe("false");
+    // The proxy knows the service's role (its own Secrets Manager secret) besides the owner.
+    expect(plain(proxy).auths).toHaveLength(2);
     // The migrator alone bypasses the proxy: it connects to the instance (and waits for it).
     expect(resource(prod, LAMBDA, "MigratorFunction").inputs.environment.variables.AUTHLITH_MIGRATION_HOST).toBe(
       "databaseinstance.mock.us-east-1.rds.amazonaws.com",
