@@ -18,7 +18,10 @@ declare module "sst" {
       "username": string
     }
     "DatabaseApp": {
+      "database": string
+      "host": string
       "password": string
+      "port": number
       "type": "sst.sst.Linkable"
       "username": string
     }

@@ -91,7 +91,6 @@ export default $config({
     const appRole = $dev
       ? undefined
       : { username: "authlith_app", password: new RandomPassword("DatabaseAppPassword", { length: 40, special: false }).result };
-    const databaseApp = appRole ? new sst.Linkable("DatabaseApp", { properties: appRole }) : undefined;
 
     const database = new sst.aws.Postgres("Database", {
       vpc,
@@ -125,6 +124,16 @@ export default $config({
         },
       },
     });
+
+    // What the service and the purge are linked to: where the database is and the role's
+    // credentials, never the owner's (only the migrator is linked to `database` itself).
+    const databaseApp = appRole
+      ? new sst.Linkable("DatabaseApp", {
+          properties: { host: database.host, port: database.port, database: database.database, ...appRole },
+        })
+      : undefined;
+    /** The functions' database link: the role's in AWS, the local server's in `sst dev`. */
+    const serviceDatabase = databaseApp ?? database;
 
     // cluster: false, a primary endpoint for one ioredis client per container (core/src/store/redis.ts); ElastiCache requires TLS and
     // an AUTH token, which the link carries (the handler connects with rediss://default:<token>@).
@@ -220,7 +229,7 @@ export default $config({
       // At most this many hashes at once, whatever a flood does (and the bill with it): README "Deploy".
       concurrency: $dev ? undefined : { reserved: settings.limits.authConcurrency },
       vpc: functionVpc,
-      link: [database, ...(databaseApp ? [databaseApp] : []), redis, signingKeys, hmacSecret, ...(email ? [email] : [])],
+      link: [serviceDatabase, redis, signingKeys, hmacSecret, ...(email ? [email] : [])],
       // The SES client comes with the Lambda runtime (AWS SDK v3): not bundled, never parsed at cold start.
       nodejs: { install: nativeInstall, minify: true, esbuild: { external: [...RUNTIME_PROVIDED] } },
       environment: {
@@ -249,7 +258,7 @@ export default $config({
         ...JOB_FUNCTION,
         timeout: "1 minute",
         vpc: functionVpc,
-        link: [database, ...(databaseApp ? [databaseApp] : [])],
+        link: [serviceDatabase],
         nodejs: { minify: true },
         environment: { DATABASE_PREPARE: databasePrepare },
         logging: { retention: settings.logRetention },

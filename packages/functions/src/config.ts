@@ -214,10 +214,11 @@ export interface LinkedResources {
   /** sst.aws.Email: an address, or a domain (mail then comes from no-reply@ that domain). */
   Email?: { sender: string };
   /**
-   * The role the service connects as (docs/security.md §38), which the migrator creates: when
-   * linked, the database URL carries its credentials instead of the owner's.
+   * Where the database is and the role the service connects as (docs/security.md §38), which the
+   * migrator creates. Deployed functions other than the migrator are linked to this, not to
+   * `Database` (whose link carries the owner's credentials).
    */
-  DatabaseApp?: { username: string; password: string };
+  DatabaseApp?: { host: string; port: number; database: string; username: string; password: string };
 }
 
 /**
@@ -226,10 +227,10 @@ export interface LinkedResources {
  */
 export function envFromLinkedResources(resources: LinkedResources, env: Env): Env {
   const merged: Env = { ...env };
-  const { Database: db, Redis: redis, SigningKeys: keys, HmacSecret: hmac } = resources;
+  const { Redis: redis, SigningKeys: keys, HmacSecret: hmac } = resources;
+  const db = resources.DatabaseApp ?? resources.Database;
   if (db) {
-    const role = resources.DatabaseApp ?? db;
-    const auth = `${encodeURIComponent(role.username)}:${encodeURIComponent(role.password)}`;
+    const auth = `${encodeURIComponent(db.username)}:${encodeURIComponent(db.password)}`;
     merged.DATABASE_URL = `postgres://${auth}@${db.host}:${db.port}/${encodeURIComponent(db.database)}`;
     // RDS (and RDS Proxy): verified TLS. A local Postgres (sst dev): none.
     merged.DATABASE_SSL ??= db.host === "localhost" || db.host === "127.0.0.1" ? "disable" : "verify-full";

@@ -220,7 +220,11 @@ describe.runIf(hasServices)("the deployed functions on real Postgres and Redis",
   it("the API function signs a user up and in (argon2 from the installed addon) and answers me", async () => {
     const prefix = `authlith-bundle:${randomBytes(4).toString("hex")}:`;
     // Connected as the service's role the migrator made, as deployed.
-    const env = await deployedEnv(bundles.api, { Database: databaseLink, DatabaseApp: appRoleLink, Redis: redisLink, ...secretLinks() }, apiEnvironment(prefix));
+    const env = await deployedEnv(
+      bundles.api,
+      { DatabaseApp: { ...appRoleLink, host: databaseLink.host, port: databaseLink.port, database: databaseLink.database }, Redis: redisLink, ...secretLinks() },
+      apiEnvironment(prefix),
+    );
     const email = `bundle-${randomBytes(4).toString("hex")}@example.com`;
     const register = apiEvent({
       method: "POST",

@@ -73,13 +73,15 @@ describe.each([
     const g = graph();
     const build = buildInput(g, "Auth");
     expect(build.handler).toBe("packages/functions/src/handler.handler");
-    expect(Object.keys(build.links).sort()).toEqual(["Database", "DatabaseApp", "HmacSecret", "Redis", "SigningKeys"]);
-    // It connects as the service's role, not as the database's owner (docs/security.md §38).
-    expect(build.links.DatabaseApp.username).toBe("authlith_app");
-    expect(build.links.DatabaseApp.password).toBe("mock-password-databaseapppassword");
-    expect(build.links.Database.username).not.toBe("authlith_app");
-    expect(build.links.Database).toMatchObject({ username: "postgres", database: "authlith", port: 5432 });
-    expect(build.links.Database.host).toMatch(/\.rds\.amazonaws\.com$/);
+    // The service's role and where the database is; never the `Database` link, which carries the
+    // owner's credentials (docs/security.md §38).
+    expect(Object.keys(build.links).sort()).toEqual(["DatabaseApp", "HmacSecret", "Redis", "SigningKeys"]);
+    expect(build.links.DatabaseApp).toMatchObject({ username: "authlith_app", password: "mock-password-databaseapppassword", port: 5432 });
+    const ownerPassword = buildInput(graph(), "Migrator").links.Database.password;
+    expect(ownerPassword).toBeTruthy();
+    expect(JSON.stringify(build.links)).not.toContain(ownerPassword);
+    expect(build.links.DatabaseApp).toMatchObject({ database: "authlith", port: 5432 });
+    expect(build.links.DatabaseApp.host).toMatch(/\.rds\.amazonaws\.com$/);
     expect(build.links.Redis).toMatchObject({ host: "master.rediscluster.mock.use1.cache.amazonaws.com", port: 6379, username: "default" });
     expect(build.links.Redis.password).toBe("mock-password-redisauthtoken");
     expect(build.links.SigningKeys.value).toBe(secrets.SST_SECRET_SigningKeys);
@@ -148,7 +150,7 @@ describe.each([
     expect(schedule.target.arn).toBe(mockArn("PurgeHandlerFunction"));
     const purge = buildInput(g, "PurgeHandler");
     expect(purge.handler).toBe("packages/functions/src/purge.handler");
-    expect(Object.keys(purge.links)).toEqual(["Database", "DatabaseApp"]);
+    expect(Object.keys(purge.links)).toEqual(["DatabaseApp"]);
     expect(plain(resource(g, LAMBDA, "PurgeHandlerFunction").inputs).vpcConfig.subnetIds).toHaveLength(2);
   });
 
@@ -317,7 +319,7 @@ describe("prod", () => {
   it("pools connections through RDS Proxy, without named prepared statements, and links the proxy", () => {
     const proxy = resource(prod, "aws:rds/proxy:Proxy", "DatabaseProxy").inputs;
     expect(proxy.engineFamily).toBe("POSTGRESQL");
-    expect(buildInput(prod, "Auth").links.Database.host).toBe("databaseproxy.proxy-mock.us-east-1.rds.amazonaws.com");
+    expect(buildInput(prod, "Auth").links.DatabaseApp.host).toBe("databaseproxy.proxy-mock.us-east-1.rds.amazonaws.com");
     expect(resource(prod, LAMBDA, "AuthFunction").inputs.environment.variables.DATABASE_PREPARE).toBe("false");
     expect(resource(prod, LAMBDA, "PurgeHandlerFunction").inputs.environment.variables.DATABASE_PREPARE).toBe("false");
     // The proxy knows the service's role (its own Secrets Manager secret) besides the owner.
