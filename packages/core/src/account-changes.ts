@@ -18,7 +18,7 @@ import { fail, ok, type Result } from "./result";
  */
 export type PasswordCheckError = "INVALID_PASSWORD" | "RATE_LIMITED";
 
-interface Owner {
+export interface Owner {
   id: string;
   email: string;
   name: string | null;

@@ -59,6 +59,14 @@ export const AuthConfigSchema = z.object({
    * in at once and a taken address is refused (which tells that the address has an account).
    */
   requireEmailVerification: z._default(z.boolean(), true),
+  /**
+   * The least time, in milliseconds, a request that may send a mail takes to answer (sign-up with
+   * verification, password reset, email change): long enough for the mail to be handed to the
+   * mailer, so a request that sends one cannot be told by its timing from one that does not
+   * (docs/security.md §7). 0 with the development outbox (it answers at once); set by the
+   * service when mail goes through SES.
+   */
+  mailAnswerFloorMs: int(0, 5000, 0),
   /** How recent a sign-in must be for sensitive operations done without the password (docs/security.md §22). */
   reauthSeconds: int(60, 3600, 300),
   sessionAbsoluteTtlSeconds: int(1, FOREVER, 30 * DAY),

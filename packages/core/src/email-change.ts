@@ -1,12 +1,12 @@
 import { sql } from "drizzle-orm";
-import { checkPassword, type PasswordCheckError } from "./account-changes";
+import { checkPassword, type Owner, type PasswordCheckError } from "./account-changes";
 import { canonicalEmail } from "./accounts";
 import { accountTokenHash, isWellFormedAccountToken, issueAccountTokenCtes, newAccountToken, redeemAccountTokenCte } from "./account-tokens";
 import { AuditEvent } from "./audit";
 import { toIso } from "./clock";
 import { queryRows } from "./db/client";
 import type { Deps, RequestMeta } from "./deps";
-import { deliver } from "./mail/deliver";
+import { answerNoSoonerThan, deliver } from "./mail/deliver";
 import { emailChangedMail, emailChangeMail, emailInUseMail } from "./mail/templates";
 import { redeemLimit } from "./email-verification";
 import { checkLimits } from "./rate-limit";
@@ -26,8 +26,22 @@ export async function requestEmailChange(
 ): Promise<Result<void, PasswordCheckError | "SAME_EMAIL">> {
   const checked = await checkPassword(deps, input.userId, input.password);
   if (!checked.ok) return checked;
-  const owner = checked.value;
-  const newEmail = input.newEmail.trim().normalize("NFC");
+  const started = performance.now();
+  try {
+    return await mailEmailChange(deps, meta, checked.value, input.newEmail);
+  } finally {
+    // A notice to a taken address and a link to a free one end together.
+    await answerNoSoonerThan(deps.config.mailAnswerFloorMs, started);
+  }
+}
+
+async function mailEmailChange(
+  deps: Deps,
+  meta: RequestMeta,
+  owner: Owner,
+  requested: string,
+): Promise<Result<void, PasswordCheckError | "SAME_EMAIL">> {
+  const newEmail = requested.trim().normalize("NFC");
   const canonical = canonicalEmail(newEmail);
   if (canonical === canonicalEmail(owner.email)) return fail("SAME_EMAIL");
   const now = deps.clock.now();

@@ -12,7 +12,7 @@ import { AuditEvent } from "./audit";
 import { toIso } from "./clock";
 import { queryRows } from "./db/client";
 import type { Deps, RequestMeta } from "./deps";
-import { deliver } from "./mail/deliver";
+import { answerNoSoonerThan, deliver } from "./mail/deliver";
 import { passwordChangedMail, passwordResetMail } from "./mail/templates";
 import { normalizePassword, passwordContextWords, passwordProblem, type PasswordProblem } from "./password-policy";
 import { checkLimits, rateLimitIp } from "./rate-limit";
@@ -28,6 +28,7 @@ export type ResetRequestError = "RATE_LIMITED";
  * get no token: disabling must not be undone by a reset.
  */
 export async function requestPasswordReset(deps: Deps, meta: RequestMeta, input: { email: string }): Promise<Result<void, ResetRequestError>> {
+  const started = performance.now();
   const canonical = canonicalEmail(input.email);
   const subject = emailSubject(deps, canonical);
   const { resetRequestPerAccount, resetRequestPerIp } = deps.config.rateLimits;
@@ -51,10 +52,12 @@ export async function requestPasswordReset(deps: Deps, meta: RequestMeta, input:
         ${meta.ip}::text, ${meta.userAgent}::text, ${meta.requestId}::text, ${toIso(now)}::timestamptz ${from}`;
   if (!user) {
     await queryRows(deps.db, sql`${audit(sql``)} RETURNING id`);
-    return ok(undefined);
+  } else {
+    await queryRows(deps.db, sql`WITH ${issueAccountTokenCtes(issued.row)}, audit AS (${audit(sql`FROM issued`)}) SELECT id FROM issued`);
+    await deliver(deps, meta.requestId, mail);
   }
-  await queryRows(deps.db, sql`WITH ${issueAccountTokenCtes(issued.row)}, audit AS (${audit(sql`FROM issued`)}) SELECT id FROM issued`);
-  await deliver(deps, meta.requestId, mail);
+  // Mailing takes time (SES: tens of milliseconds) that an unknown address would not.
+  await answerNoSoonerThan(deps.config.mailAnswerFloorMs, started);
   return ok(undefined);
 }
 

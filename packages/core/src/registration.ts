@@ -8,7 +8,7 @@ import type { Deps, RequestMeta } from "./deps";
 import { issueDeviceToken } from "./device";
 import { canonicalEmail, emailSubject, storedEmail } from "./email-address";
 import { uuidv7 } from "./ids";
-import { deliver } from "./mail/deliver";
+import { answerNoSoonerThan, deliver } from "./mail/deliver";
 import { signUpAttemptMail, verificationMail } from "./mail/templates";
 import { normalizePassword, passwordContextWords, passwordProblem, type PasswordProblem } from "./password-policy";
 import { checkLimits, rateLimitIp } from "./rate-limit";
@@ -111,6 +111,16 @@ async function registerSignedIn(deps: Deps, meta: RequestMeta, account: NewAccou
  * someone's sessions (a reset ends them all). A disabled account is mailed nothing.
  */
 async function registerUnverified(deps: Deps, meta: RequestMeta, account: NewAccount): Promise<void> {
+  const started = performance.now();
+  try {
+    await registerUnverifiedOnce(deps, meta, account);
+  } finally {
+    // Every path ends together: mailed or not (a disabled account, a lost race), fast mailer or slow.
+    await answerNoSoonerThan(deps.config.mailAnswerFloorMs, started);
+  }
+}
+
+async function registerUnverifiedOnce(deps: Deps, meta: RequestMeta, account: NewAccount): Promise<void> {
   const now = deps.clock.now();
   const token = toBase64Url(randomSecret());
   const subject = emailSubject(deps, account.canonical);

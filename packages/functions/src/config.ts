@@ -98,6 +98,7 @@ const EnvSchema = z.object({
   AUTHLITH_TRPC_ADAPTER: z._default(z.enum(["fast", "official"]), "fast"),
   AUTHLITH_APP_URL: z.optional(z.url({ protocol: /^https?$/ })),
   AUTHLITH_SERVICE_NAME: z._default(z.string().check(z.minLength(1), z.maxLength(100)), "authlith"),
+  AUTHLITH_MAIL_ANSWER_FLOOR_MS: z.optional(z.coerce.number().check(z.int(), z.minimum(0), z.maximum(5000))),
   AUTHLITH_MAIL_FROM: z.optional(z.string().check(z.regex(/^(?:[^<>\r\n]*<)?[^@\s<>]+@[^@\s<>]+>?$/, "must be an address, or a name and <address>"))),
   LOG_LEVEL: z._default(z.enum(["debug", "info", "warn", "error"]), "info"),
 });
@@ -188,6 +189,9 @@ export function parseEnvConfig(env: Env, options: { lambda?: boolean } = {}): Ru
       requireEmailVerification: e.AUTHLITH_REQUIRE_EMAIL_VERIFICATION === "true",
       password: { minLength: e.AUTHLITH_PASSWORD_MIN_LENGTH },
       mail: { appUrl, serviceName: e.AUTHLITH_SERVICE_NAME },
+      // With SES a mail takes tens of milliseconds to hand over: requests that may mail answer no
+      // sooner than this, mailed or not (docs/security.md §7). The dev outbox answers at once.
+      mailAnswerFloorMs: e.AUTHLITH_MAIL_ANSWER_FLOOR_MS ?? (e.AUTHLITH_MAIL_FROM ? 400 : 0),
     },
     http: {
       allowedOrigins: [...new Set([issuerOrigin, ...e.AUTHLITH_ALLOWED_ORIGINS])],

@@ -1,9 +1,10 @@
 import { accountTokens, auditEvents, sessions, users } from "@authlith/core/db/schema";
 import { purgeExpired, type MailKind, type OutboxMail } from "@authlith/core";
 import { and, eq } from "drizzle-orm";
-import { describe, expect, it } from "vitest";
-import { backends } from "../../core/test/support";
-import { bearer, data, errorOf, PASSWORD, tokenTransport, uniqueEmail, useTestApp, type Reply } from "./support/app";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseEnvConfig } from "../src/config";
+import { backends, pgliteBackend } from "../../core/test/support";
+import { bearer, data, errorOf, PASSWORD, startTestApp, tokenTransport, uniqueEmail, useTestApp, type Reply } from "./support/app";
 
 const claims = (accessToken: string) =>
   JSON.parse(Buffer.from(accessToken.split(".")[1]!, "base64url").toString()) as { email_verified: boolean; sub: string };
@@ -349,5 +350,54 @@ describe.each(backends)("email verification off on $name", (backend) => {
     data(await client().mutate("account.resetPassword", { token, newPassword: "a brand new passphrase" }));
     const signedIn = data(await client().mutate("auth.login", { email: account.email, password: "a brand new passphrase" }));
     expect(signedIn.user.emailVerified).toBe(true);
+  });
+});
+
+describe("requests that may send a mail answer no sooner than the mail answer floor", () => {
+  // SES takes tens of milliseconds to accept a mail: without the floor, a request that mails (an
+  // address with an account) would answer later than one that does not. Lower bounds only: the
+  // bench measures differences, tests do not time.
+  const FLOOR_MS = 150;
+  let service: Awaited<ReturnType<typeof startTestApp>>;
+  beforeAll(async () => {
+    service = await startTestApp(pgliteBackend, { AUTHLITH_REQUIRE_EMAIL_VERIFICATION: "true" }, { mailAnswerFloorMs: FLOOR_MS });
+    service.runtime.deps.mailer = { send: () => new Promise<void>((resolve) => setTimeout(resolve, 60)) };
+  });
+  afterAll(async () => {
+    await service?.close();
+  });
+  let ip = 0;
+  const timed = async (procedure: string, input: unknown) => {
+    const started = performance.now();
+    const reply = await service.client({ origin: null, ip: `192.0.2.${++ip}` }).mutate(procedure, input);
+    return { reply, ms: performance.now() - started };
+  };
+
+  it("holds for password reset, known address or not", async () => {
+    const email = uniqueEmail("floor");
+    data(await service.client({ origin: null }).mutate("auth.register", { email, password: PASSWORD }));
+    const known = await timed("account.requestPasswordReset", { email });
+    const unknown = await timed("account.requestPasswordReset", { email: uniqueEmail("nobody") });
+    expect(known.reply.status).toBe(200);
+    expect(unknown.reply.raw).toBe(known.reply.raw);
+    expect(known.ms).toBeGreaterThanOrEqual(FLOOR_MS - 5);
+    expect(unknown.ms).toBeGreaterThanOrEqual(FLOOR_MS - 5);
+  });
+
+  it("holds for sign-up, new address or taken", async () => {
+    const taken = uniqueEmail("taken-floor");
+    data(await service.client({ origin: null }).mutate("auth.register", { email: taken, password: PASSWORD }));
+    const fresh = await timed("auth.register", { email: uniqueEmail("fresh-floor"), password: PASSWORD });
+    const again = await timed("auth.register", { email: taken, password: PASSWORD });
+    expect(again.reply.raw).toBe(fresh.reply.raw);
+    expect(fresh.ms).toBeGreaterThanOrEqual(FLOOR_MS - 5);
+    expect(again.ms).toBeGreaterThanOrEqual(FLOOR_MS - 5);
+  });
+
+  it("is 0 with the development outbox and 400 ms with SES, unless configured", () => {
+    const base = { AUTHLITH_ISSUER: "https://auth.example.test", AUTHLITH_SIGNING_KEYS: service.env.AUTHLITH_SIGNING_KEYS!, AUTHLITH_HMAC_SECRET: service.env.AUTHLITH_HMAC_SECRET! };
+    expect(parseEnvConfig(base).auth.mailAnswerFloorMs).toBe(0);
+    expect(parseEnvConfig({ ...base, AUTHLITH_MAIL_FROM: "auth@example.com" }).auth.mailAnswerFloorMs).toBe(400);
+    expect(parseEnvConfig({ ...base, AUTHLITH_MAIL_FROM: "auth@example.com", AUTHLITH_MAIL_ANSWER_FLOOR_MS: "800" }).auth.mailAnswerFloorMs).toBe(800);
   });
 });

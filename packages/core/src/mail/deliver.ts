@@ -16,3 +16,12 @@ export async function deliver(deps: Pick<Deps, "mailer" | "log">, requestId: str
     return false;
   }
 }
+
+/**
+ * Waits until `floorMs` have passed since `startedMs` (performance.now()): the requests that mail
+ * some callers and not others end here on every path, so a slow mailer does not tell them apart.
+ */
+export async function answerNoSoonerThan(floorMs: number, startedMs: number): Promise<void> {
+  const wait = floorMs - (performance.now() - startedMs);
+  if (wait > 0) await new Promise<void>((resolve) => setTimeout(resolve, wait));
+}
