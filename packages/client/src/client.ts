@@ -82,10 +82,12 @@ export interface AuthClient {
   login(input: LoginInput): Promise<TokenResponse>;
   /**
    * Confirms the address with the token from a verification link (the app reads it from the
-   * link's `#token=`). Does not sign in; a signed-in client refreshes so `emailVerified` is current.
-   * Fails with kind "validation", reason INVALID_TOKEN (used, expired, superseded).
+   * link's `#token=`) and the account's password (the link proves the inbox, the password that the
+   * account is its owner's). Does not sign in; a signed-in client refreshes so `emailVerified` is
+   * current. Fails with kind "validation", reason INVALID_TOKEN (used, expired, superseded), or
+   * kind "forbidden", reason INVALID_PASSWORD (the token stays usable).
    */
-  verifyEmail(input: { token: string }): Promise<{ email: string }>;
+  verifyEmail(input: { token: string; password: string }): Promise<{ email: string }>;
   /** Mails the signed-in user a fresh verification link; `alreadyVerified` when there is nothing to do. */
   requestVerification(): Promise<{ alreadyVerified: boolean }>;
   /**

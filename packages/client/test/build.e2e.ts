@@ -30,7 +30,7 @@ export async function demo(): Promise<string> {
   // @ts-expect-error no user before narrowing: with verification on, nobody is signed in yet
   void registered.user;
   if (registered.status === "verification_required") {
-    const { email }: { email: string } = await auth.verifyEmail({ token: "from the link's #token=" });
+    const { email }: { email: string } = await auth.verifyEmail({ token: "from the link's #token=", password: "correct horse battery staple" });
     void email;
   }
   const user: User = (await auth.login({ email: "ada@example.com", password: "correct horse battery staple" })).user;
@@ -125,7 +125,7 @@ const registered = await auth.register({ email, password: "correct horse battery
 // Email verification is on (the server's default): the link is in the dev server's outbox.
 const { mails } = await (await fetch(process.env.API_URL + "/dev/mail")).json();
 const link = mails.find((mail) => mail.to === email && mail.kind === "email_verification").link;
-await auth.verifyEmail({ token: decodeURIComponent(link.split("#token=")[1]) });
+await auth.verifyEmail({ token: decodeURIComponent(link.split("#token=")[1]), password: "correct horse battery staple" });
 await auth.login({ email, password: "correct horse battery staple" });
 const me = await auth.me();
 const sessions = await auth.sessions.list();

@@ -328,13 +328,13 @@ describe("email verification through the client, against a real dev server", () 
     const link = outbox.mails.find((mail) => mail.to === email && mail.kind === "email_verification")!.link;
     const token = decodeURIComponent(new URL(link).hash.replace(/^#token=/, ""));
 
-    expect(await client.verifyEmail({ token })).toEqual({ email });
+    expect(await client.verifyEmail({ token, password: PASSWORD })).toEqual({ email });
     // The client refreshed, so what it holds (and what it tells listeners) says verified.
     expect(client.getUser()).toMatchObject({ email, emailVerified: true });
     expect(events.at(-1)).toMatchObject({ type: "refreshed", user: { emailVerified: true } });
     expect((await client.me()).user.emailVerified).toBe(true);
     expect(await client.requestVerification()).toEqual({ alreadyVerified: true });
-    const reused = await client.verifyEmail({ token }).then(() => null, (e: unknown) => e);
+    const reused = await client.verifyEmail({ token, password: PASSWORD }).then(() => null, (e: unknown) => e);
     expect(reused).toMatchObject({ kind: "validation", reason: "INVALID_TOKEN" });
   });
 });

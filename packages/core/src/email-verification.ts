@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
-import { isWellFormedAccountToken, issueAccountTokenCtes, newAccountToken, redeemAccountTokenCte } from "./account-tokens";
+import { accountTokenHash, isWellFormedAccountToken, issueAccountTokenCtes, newAccountToken, redeemAccountTokenCte } from "./account-tokens";
+import { hasLoneSurrogate, normalizePassword } from "./password-policy";
 import { AuditEvent } from "./audit";
 import { toIso } from "./clock";
 import { queryRows } from "./db/client";
@@ -57,21 +58,33 @@ export async function sendVerificationMail(
   return { outcome: "sent" };
 }
 
-export type VerifyEmailError = "INVALID_TOKEN" | "RATE_LIMITED";
+export type VerifyEmailError = "INVALID_TOKEN" | "INVALID_PASSWORD" | "RATE_LIMITED";
 
 /**
- * Confirms an address with the mailed token: one statement redeems it and marks the account
- * verified, only while the account still has the address the token was sent to and is enabled,
- * so of two concurrent redemptions exactly one succeeds.
+ * Confirms an address with the mailed token and the account's password: the link proves the
+ * inbox, the password proves the account is the inbox owner's. Without it, someone who signed up
+ * first with a victim's address could wait for the victim to click a link and own a confirmed
+ * account (docs/security.md §36). A wrong password leaves the token unspent. One statement then
+ * redeems the token and marks the account verified, only while the account still has the address
+ * the token was sent to and is enabled, so of two concurrent redemptions exactly one succeeds.
  */
 export async function verifyEmail(
   deps: Deps,
   meta: RequestMeta,
-  input: { token: string },
+  input: { token: string; password: string },
 ): Promise<Result<{ email: string }, VerifyEmailError>> {
   const limits = await checkLimits(deps, [redeemLimit(deps, meta)]);
   if (limits.state === "limited") return fail("RATE_LIMITED", limits.retryAfterSeconds);
   if (!isWellFormedAccountToken(input.token)) return fail("INVALID_TOKEN");
+  const [owner] = await queryRows<{ password_hash: string }>(
+    deps.db,
+    sql`SELECT u.password_hash FROM account_tokens t JOIN users u ON u.id = t.user_id
+         WHERE t.token_hash = ${accountTokenHash("email_verification", input.token)}::bytea AND t.purpose = 'email_verification'
+           AND t.used_at IS NULL AND t.expires_at > ${toIso(deps.clock.now())}::timestamptz AND u.disabled_at IS NULL`,
+  );
+  if (!owner) return fail("INVALID_TOKEN");
+  const valid = (await deps.hasher.verify(owner.password_hash, normalizePassword(input.password))) && !hasLoneSurrogate(input.password);
+  if (!valid) return fail("INVALID_PASSWORD");
   const now = toIso(deps.clock.now());
   const [row] = await queryRows<{ id: string; email: string }>(
     deps.db,

@@ -133,7 +133,7 @@ async function main() {
       `  curl -s -X POST ${url}/trpc/auth.register -H 'content-type: application/json' \\`,
       `       -d '{"email":"ada@example.com","password":"correct horse battery staple"}'`,
       `  # the verification link is printed here as "mail email_verification to ...": its #token=`,
-      `  curl -s -X POST ${url}/trpc/account.verifyEmail -H 'content-type: application/json' -d '{"token":"<token>"}'`,
+      `  curl -s -X POST ${url}/trpc/account.verifyEmail -H 'content-type: application/json' -d '{"token":"<token>","password":"correct horse battery staple"}'`,
       `  curl -s -X POST ${url}/trpc/auth.login -H 'content-type: application/json' -H 'x-authlith-transport: token' \\`,
       `       -d '{"email":"ada@example.com","password":"correct horse battery staple"}'`,
       `  curl -s ${url}/trpc/auth.me -H "authorization: Bearer <accessToken from above>"`,

@@ -62,7 +62,7 @@ describe("end to end: the dev server over HTTP with the real @trpc/client", () =
     expect(await client.register({ email, password: PASSWORD, name: "Grace" })).toEqual({ status: "verification_required" });
     const early = await client.login({ email, password: PASSWORD }).catch((e: unknown) => e);
     expect(early).toMatchObject({ kind: "forbidden", reason: "EMAIL_NOT_VERIFIED" });
-    expect(await client.verifyEmail({ token: await mailedToken(server.url, email) })).toEqual({ email });
+    expect(await client.verifyEmail({ token: await mailedToken(server.url, email), password: PASSWORD })).toEqual({ email });
     const signedIn = await client.login({ email, password: PASSWORD });
     expect(signedIn.user).toMatchObject({ email, name: "Grace", emailVerified: true });
     expect((await client.me()).user.email).toBe(email);
@@ -117,7 +117,7 @@ describe("end to end: the dev server over HTTP with the real @trpc/client", () =
     });
     const email = uniqueEmail("raw");
     expect(await trpc.auth.register.mutate({ email, password: PASSWORD })).toEqual({ status: "verification_required" });
-    expect(await trpc.account.verifyEmail.mutate({ token: await mailedToken(server.url, email) })).toEqual({ success: true, email });
+    expect(await trpc.account.verifyEmail.mutate({ token: await mailedToken(server.url, email), password: PASSWORD })).toEqual({ success: true, email });
     const signedIn = await trpc.auth.login.mutate({ email, password: PASSWORD });
     expect(signedIn.refreshToken).toMatch(/^[A-Za-z0-9_-]{91}$/);
     const error = await trpc.auth.login.mutate({ email, password: "wrong wrong" }).catch((e: unknown) => e);

@@ -31,7 +31,7 @@ describe.each(backends)("email verification required (the default) on $name", (b
 
   const register = (email: string, password = PASSWORD, options = {}) => client(options).mutate("auth.register", { email, password }, tokenTransport);
   const login = (email: string, password = PASSWORD) => client().mutate("auth.login", { email, password }, tokenTransport);
-  const verify = (token: string) => client().mutate("account.verifyEmail", { token });
+  const verify = (token: string, password = PASSWORD) => client().mutate("account.verifyEmail", { token, password });
   const userRow = async (email: string) => (await db().select().from(users).where(eq(users.emailCanonical, email.toLowerCase())))[0];
 
   /** An account whose address is confirmed: signed up, link followed. */
@@ -75,8 +75,11 @@ describe.each(backends)("email verification required (the default) on $name", (b
       const replies = await Promise.all(Array.from({ length: 4 }, (_, i) => register(email, `${PASSWORD} ${i}`)));
       for (const reply of replies) expect(observable(reply)).toEqual(observable(replies[0]!));
       expect(await db().select().from(users).where(eq(users.emailCanonical, email.toLowerCase()))).toHaveLength(1);
-      // The account that was created has its link.
-      data(await verify(tokenOf(mailTo(email, "email_verification"))));
+      // The account that was created has its link, confirmed with the password it was created with.
+      const token = tokenOf(mailTo(email, "email_verification"));
+      const outcomes = [];
+      for (let i = 0; i < 4; i++) outcomes.push((await verify(token, `${PASSWORD} ${i}`)).status);
+      expect(outcomes.filter((status) => status === 200)).toHaveLength(1);
     });
 
     it("records both sign-ups in the audit trail, under the address's pseudonymous subject", async () => {
@@ -245,7 +248,7 @@ describe.each(backends)("email verification required (the default) on $name", (b
       const email = uniqueEmail("scanned");
       data(await register(email));
       const token = tokenOf(mailTo(email, "email_verification"));
-      const input = encodeURIComponent(JSON.stringify({ token }));
+      const input = encodeURIComponent(JSON.stringify({ token, password: PASSWORD }));
       const scanned = await client().request({ path: "/trpc/account.verifyEmail", query: `input=${input}` });
       expect(scanned.status).toBe(405);
       expect((await userRow(email))!.emailVerifiedAt).toBeNull();
@@ -278,11 +281,25 @@ describe.each(backends)("email verification required (the default) on $name", (b
     it("limits redemptions per IP", async () => {
       const { limit } = service.app.runtime.deps.config.rateLimits.tokenRedeemPerIp;
       const sameIp = client();
-      for (let i = 0; i < limit; i++) expect((await sameIp.mutate("account.verifyEmail", { token: "B".repeat(43) })).status).toBe(400);
-      const refused = await sameIp.mutate("account.verifyEmail", { token: "B".repeat(43) });
+      for (let i = 0; i < limit; i++) expect((await sameIp.mutate("account.verifyEmail", { token: "B".repeat(43), password: PASSWORD })).status).toBe(400);
+      const refused = await sameIp.mutate("account.verifyEmail", { token: "B".repeat(43), password: PASSWORD });
       expect(refused.status).toBe(429);
       expect(errorOf(refused).reason).toBe("RATE_LIMITED");
     });
+  });
+
+  it("confirms nothing without the account's password: a squatter's account is not confirmed by the owner's click", async () => {
+    // Someone signs up first with the victim's address and their own password; the victim gets
+    // the link and follows it, with the password the victim knows.
+    const victim = uniqueEmail("clicked");
+    data(await register(victim, "the squatter's own passphrase"));
+    const token = tokenOf(mailTo(victim, "email_verification"));
+    const refused = await verify(token, "the victim's real passphrase");
+    expect(refused.status).toBe(403);
+    expect(errorOf(refused).reason).toBe("INVALID_PASSWORD");
+    expect((await userRow(victim))!.emailVerifiedAt).toBeNull();
+    // The token is not spent by a wrong password: the account's own password still confirms it.
+    expect(data(await verify(token, "the squatter's own passphrase"))).toEqual({ success: true, email: victim });
   });
 
   it("lets the owner of an address someone registered first take it back with the sign-up notice's reset link", async () => {
@@ -323,7 +340,7 @@ describe.each(backends)("email verification off on $name", (backend) => {
     const account = await signUp();
     expect(data(await requestVerification(account.accessToken))).toEqual({ success: true, alreadyVerified: false });
     const token = tokenOf(outbox().lastTo(account.email, "email_verification"));
-    expect(data(await client().mutate("account.verifyEmail", { token }))).toEqual({ success: true, email: account.email });
+    expect(data(await client().mutate("account.verifyEmail", { token, password: PASSWORD }))).toEqual({ success: true, email: account.email });
     const refreshed = data(await client().mutate("auth.refresh", { refreshToken: account.refreshToken }, tokenTransport));
     expect(refreshed.user.emailVerified).toBe(true);
     expect(claims(refreshed.accessToken).email_verified).toBe(true);

@@ -171,9 +171,9 @@ async function script(app: TestApp, send: Send): Promise<Step[]> {
 
   await step("account.requestVerification", native, post("account.requestVerification", undefined, bearer(fresh)));
   await step("account.requestVerification unauthenticated", native, post("account.requestVerification"));
-  await step("account.verifyEmail bad token", native, post("account.verifyEmail", { token: "nope" }));
+  await step("account.verifyEmail bad token", native, post("account.verifyEmail", { token: "nope", password: PASSWORD }));
   const verifyLink = app.runtime.outbox!.lastTo(EMAIL, "email_verification")!.link!;
-  await step("account.verifyEmail", native, post("account.verifyEmail", { token: decodeURIComponent(verifyLink.split("#token=")[1]!) }));
+  await step("account.verifyEmail", native, post("account.verifyEmail", { token: decodeURIComponent(verifyLink.split("#token=")[1]!), password: PASSWORD }));
   // With verification required (the default; this script's app starts with it off).
   const config = app.runtime.deps.config as { requireEmailVerification: boolean };
   config.requireEmailVerification = true;

@@ -202,11 +202,13 @@ const linkToken = () => new URLSearchParams(location.hash.slice(1)).get("token")
  */
 function Confirm(props: { onDone(): void }) {
   const { say, showError } = useMessage();
+  const [password, setPassword] = useState("");
   async function confirm() {
     say(null);
     try {
       if (linkKind === "verify") {
-        await auth.verifyEmail({ token: linkToken() });
+        // The link proves the inbox; the password proves the account is the inbox owner's.
+        await auth.verifyEmail({ token: linkToken(), password });
         say(auth.getUser() ? "Your address is confirmed." : "Your address is confirmed. You can sign in now.");
       } else {
         const { email } = await auth.confirmEmailChange({ token: linkToken() });
@@ -223,6 +225,11 @@ function Confirm(props: { onDone(): void }) {
     <section id="confirm">
       <h2 id="confirm-title">{linkKind === "email-change" ? "Confirm your new email address" : "Confirm your email address"}</h2>
       <p>Following the link alone changes nothing: press the button to confirm.</p>
+      {linkKind === "verify" && (
+        <label>
+          Your password <input name="password" type="password" autoComplete="current-password" value={password} onChange={(e) => setPassword(e.target.value)} />
+        </label>
+      )}
       <button id="confirm-button" type="button" onClick={confirm}>
         Confirm this address
       </button>

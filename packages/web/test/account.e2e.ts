@@ -55,7 +55,7 @@ describe("account screens of the example app", () => {
     await snap(page, "account-0-confirm");
     await fillAndSubmit(page, "login", { email, password: PASSWORD });
     await page.waitForSelector("#message[data-kind='forbidden']");
-    await confirmFromMail(page, await mailLink(stack, email, "email_verification"));
+    await confirmFromMail(page, await mailLink(stack, email, "email_verification"), PASSWORD);
     expect(await page.textContent("#message")).toBe("Your address is confirmed. You can sign in now.");
     expect(new URL(page.url()).pathname).toBe("/");
 

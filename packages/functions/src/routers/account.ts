@@ -36,14 +36,15 @@ export const accountRouter = router({
   }),
 
   /**
-   * Confirms the address with the mailed token (its link's #token=). Public: the link may be
-   * opened in another browser. It does not sign in; a signed-in client sees `email_verified` at
-   * its next refresh.
+   * Confirms the address with the mailed token (its link's #token=) and the account's password.
+   * Public: the link may be opened in another browser. It does not sign in; a signed-in client
+   * sees `email_verified` at its next refresh.
    */
   verifyEmail: publicProcedure.input(verifyEmailInput).mutation(async ({ ctx, input }) => {
     const result = await verifyEmail(ctx.deps, ctx.meta, input);
     if (result.ok) return { success: true as const, email: result.value.email };
     if (result.code === "RATE_LIMITED") throw tooManyRequests(result.retryAfterSeconds);
+    if (result.code === "INVALID_PASSWORD") throw passwordCheckError("INVALID_PASSWORD", undefined);
     throw invalidToken();
   }),
 

@@ -67,4 +67,5 @@ export const mailedTokenInput = z.strictObject({ token: z.string().check(z.minLe
 
 export const confirmEmailChangeInput = mailedTokenInput;
 
-export const verifyEmailInput = mailedTokenInput;
+/** The link's token and the account's password (the link proves the inbox, the password the account). */
+export const verifyEmailInput = z.strictObject({ token: z.string().check(z.minLength(1), z.maxLength(128)), password: passwordSchema });

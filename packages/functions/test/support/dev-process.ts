@@ -74,7 +74,7 @@ export async function mailedToken(serverUrl: string, email: string, kind = "emai
 
 interface SigningUpClient<Session> {
   register(input: { email: string; password: string; name?: string }): Promise<{ status: "signed_in" | "verification_required" }>;
-  verifyEmail(input: { token: string }): Promise<unknown>;
+  verifyEmail(input: { token: string; password: string }): Promise<unknown>;
   login(input: { email: string; password: string }): Promise<Session>;
 }
 
@@ -89,6 +89,6 @@ export async function signUp<Session>(
 ): Promise<Session> {
   const registered = await client.register(input);
   if (registered.status !== "verification_required") throw new Error(`expected verification_required, got ${registered.status}`);
-  await client.verifyEmail({ token: await mailedToken(serverUrl, input.email) });
+  await client.verifyEmail({ token: await mailedToken(serverUrl, input.email), password: input.password });
   return client.login({ email: input.email, password: input.password });
 }

@@ -39,9 +39,11 @@ export async function mailLink(stack: Stack, email: string, kind: string): Promi
 }
 
 /** Follows a link from a mail in `page` and presses the button that confirms it. */
-export async function confirmFromMail(page: Page, link: string): Promise<void> {
+export async function confirmFromMail(page: Page, link: string, password?: string): Promise<void> {
   await page.goto(link);
   await page.waitForSelector("#confirm:not([hidden])");
+  // A verification link asks for the account's password too.
+  if (password !== undefined) await page.fill("#confirm input[name='password']", password);
   await page.click("#confirm-button");
   await page.waitForFunction(() => !document.querySelector("#confirm:not([hidden])"));
 }
@@ -50,7 +52,7 @@ export async function confirmFromMail(page: Page, link: string): Promise<void> {
 export async function signUpAndConfirm(page: Page, stack: Stack, email: string, password: string): Promise<void> {
   await fillAndSubmit(page, "register", { email, password });
   await page.waitForFunction(() => document.querySelector("#message")?.textContent?.startsWith("Check your inbox"));
-  await confirmFromMail(page, await mailLink(stack, email, "email_verification"));
+  await confirmFromMail(page, await mailLink(stack, email, "email_verification"), password);
   expect(await page.textContent("#message")).toBe("Your address is confirmed. You can sign in now.");
 }
 
