@@ -287,6 +287,11 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     const before = held;
     try {
       const result = await rpc("mutation", "auth", "refresh", refreshToken ? { refreshToken } : undefined);
+      // A sign-in (here or in another tab) landed while this refresh was out: that session is the
+      // current one, and this late answer must not replace it.
+      if (held && held !== before && held.sessionId !== accessTokenTimes(result.accessToken, result.accessTokenExpiresAt, Date.now()).sessionId) {
+        return held;
+      }
       return await accept(result, held ? "refreshed" : "signed_in");
     } catch (error) {
       if (!AuthClientError.is(error, "unauthorized")) throw error; // offline, rate limited: still signed in

@@ -100,6 +100,8 @@ const DEFAULT_MAX_AGE_SECONDS = 300;
 const MIN_MAX_AGE_SECONDS = 30;
 const MAX_MAX_AGE_SECONDS = 24 * 60 * 60;
 const UNKNOWN_KEY_COOLDOWN_MS = 30_000;
+/** With no keys at all, how long a failed fetch is remembered before the next try. */
+const FAILED_COOLDOWN_MS = 5_000;
 const REVOCATION_CACHE_LIMIT = 10_000;
 
 /** `max-age` of a Cache-Control header, clamped; the default when there is none. */
@@ -139,6 +141,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
   }
   let keys: Keys | null = null;
   let loading: Promise<Keys> | null = null;
+  /** When keys were last asked for, successfully or not: failures back off too. */
+  let lastAttempt = Number.NEGATIVE_INFINITY;
 
   async function load(): Promise<Keys> {
     jwksUrl ??= await discover();
@@ -153,11 +157,16 @@ export function createVerifier(options: VerifierOptions): Verifier {
   /** The key set: cached; fetched again when stale, or (`unknownKey`) when a token names a key it lacks. */
   async function keySet(unknownKey: boolean): Promise<Keys> {
     const current = keys;
+    const recentlyAsked = now() - lastAttempt < UNKNOWN_KEY_COOLDOWN_MS;
     if (current) {
       const fresh = now() < current.expiresAt;
       if (!unknownKey && fresh) return current;
-      if (unknownKey && now() - current.fetchedAt < UNKNOWN_KEY_COOLDOWN_MS) return current;
+      // A key the set lacks, or a stale set: asked again at most every 30 s, whatever the last answer was.
+      if (recentlyAsked && !loading) return current;
+    } else if (now() - lastAttempt < FAILED_COOLDOWN_MS && !loading) {
+      throw new AccessTokenError("VERIFIER_UNAVAILABLE", "The issuer's keys could not be fetched");
     }
+    if (!loading) lastAttempt = now();
     loading ??= load()
       .then((loaded) => (keys = loaded))
       .finally(() => (loading = null));

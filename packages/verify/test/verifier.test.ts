@@ -154,6 +154,7 @@ describe("keys, algorithms and time, against an issuer the test controls", () =>
   let up = true;
   let discoveryIssuer: string | null = null;
   const fetched = { discovery: 0, jwks: 0 };
+  let requests = 0;
 
   async function newKey(kid: string, alg: "ES256" | "RS256" = "ES256") {
     const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
@@ -174,6 +175,7 @@ describe("keys, algorithms and time, against an issuer the test controls", () =>
 
   beforeAll(async () => {
     server = createServer((request, response) => {
+      requests += 1;
       if (!up) return void response.writeHead(503).end();
       if (request.url === "/.well-known/openid-configuration") {
         fetched.discovery += 1;
@@ -264,8 +266,29 @@ describe("keys, algorithms and time, against an issuer the test controls", () =>
     up = false;
     clock += 301_000;
     expect((await verifier.verify(await sign(key, {}, {}, clock))).userId).toBe("user-1");
-    const cold = createVerifier({ issuer, audience: AUDIENCE });
+    // One try at the issuer, then the stale keys answer at once for 30 s: no fetch per request,
+    // even for tokens naming keys nobody has.
+    const asked = requests;
+    const stranger = await newKey("stranger");
+    for (let i = 0; i < 5; i++) {
+      expect((await verifier.verify(await sign(key, {}, {}, clock))).userId).toBe("user-1");
+      expect((await refusal(verifier.verify(await sign(stranger, {}, {}, clock)))).code).toBe("INVALID_TOKEN");
+    }
+    expect(requests).toBe(asked);
+    clock += 31_000;
+    await verifier.verify(await sign(key, {}, {}, clock));
+    expect(requests).toBe(asked + 1);
+
+    let coldClock = Date.now();
+    const cold = createVerifier({ issuer, audience: AUDIENCE, now: () => coldClock });
     expect(await refusal(cold.verify(await sign(key)))).toMatchObject({ code: "VERIFIER_UNAVAILABLE", status: 503 });
+    // Without keys, a failure is remembered for 5 s: no request per call meanwhile.
+    const coldAsked = requests;
+    expect((await refusal(cold.verify(await sign(key)))).code).toBe("VERIFIER_UNAVAILABLE");
+    expect(requests).toBe(coldAsked);
+    coldClock += 6_000;
+    up = true;
+    expect((await cold.verify(await sign(key))).userId).toBe("user-1");
   });
 
   it("refuses a discovery document that names another issuer", async () => {
