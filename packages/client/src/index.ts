@@ -7,3 +7,4 @@ export type { TokenStorage } from "./storage.js";
 export type { LoginInput, Me, RegisterInput, RegisterResult, SessionInfo, TokenResponse, User } from "./types.js";
 export { authLink, authHeaders, type AccessTokenSource } from "./link.js";
 export type { AppRouter } from "./router.js";
+export { toAuthClientError } from "./trpc-errors.js";

@@ -1,8 +1,8 @@
 import type { ProcedureTypes } from "@authlith/functions/procedures";
-import { createTRPCUntypedClient, httpLink, TRPCClientError } from "@trpc/client";
+import { createTRPCUntypedClient, httpLink } from "@trpc/client";
 import { authHeaders, TOKEN_CONTEXT } from "./link.js";
+import { toAuthClientError } from "./trpc-errors.js";
 import type { inferRouterInputs, inferRouterOutputs } from "@trpc/server";
-import { errorFromResponse, networkError } from "./errors.js";
 import type { AppRouter } from "./router.js";
 
 type Inputs = inferRouterInputs<AppRouter>;
@@ -63,19 +63,6 @@ export function authlithHttpLink(options: RpcOptions) {
     fetch: linkFetch(options.fetch, options.credentials),
     headers: (opts) => ({ ...options.headers, ...authHeaders(opts) }),
   });
-}
-
-/** Any failure of a tRPC call, as an AuthClientError. */
-export function toAuthClientError(error: unknown, signal?: AbortSignal): Error {
-  if (!(error instanceof TRPCClientError)) return networkError(error);
-  const meta = error.meta as { response?: Response; responseJSON?: unknown } | undefined;
-  const response = meta?.response;
-  if (!response) {
-    // No answer: offline, refused, CORS, or this call's timeout.
-    const cause = signal?.aborted ? signal.reason : (error.cause ?? error);
-    return networkError(cause);
-  }
-  return errorFromResponse(response.status, meta.responseJSON ?? { error: error.shape }, response.headers.get("retry-after"));
 }
 
 /**

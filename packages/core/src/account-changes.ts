@@ -7,7 +7,7 @@ import { queryRows } from "./db/client";
 import type { Deps, RequestMeta } from "./deps";
 import { deliver } from "./mail/deliver";
 import { passwordChangedMail } from "./mail/templates";
-import { hasLoneSurrogate, normalizePassword, passwordContextWords, passwordProblem, type PasswordProblem } from "./password-policy";
+import { normalizePassword, passwordContextWords, passwordMatches, passwordProblem, type PasswordProblem } from "./password-policy";
 import { resetCounters, spendBudgets } from "./rate-limit";
 import { fail, ok, type Result } from "./result";
 
@@ -42,8 +42,7 @@ export async function checkPassword(deps: Deps, userId: string, password: string
     await deps.hasher.burn(normalizePassword(password));
     return fail("INVALID_PASSWORD");
   }
-  const valid = (await deps.hasher.verify(row.password_hash, normalizePassword(password))) && !hasLoneSurrogate(password);
-  if (!valid) return fail("INVALID_PASSWORD");
+  if (!(await passwordMatches(deps.hasher, row.password_hash, password))) return fail("INVALID_PASSWORD");
   if (budget.state === "ok") await resetCounters(deps, [key]);
   return ok({ id: row.id, email: row.email, name: row.name, subject: emailSubject(deps, canonicalEmail(row.email)) });
 }

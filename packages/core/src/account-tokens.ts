@@ -1,7 +1,10 @@
 import { sql, type SQL } from "drizzle-orm";
 import { toIso } from "./clock";
 import { randomSecret, sha256, toBase64Url } from "./crypto";
+import { queryRows, type Db } from "./db/client";
+import type { Deps, RequestMeta } from "./deps";
 import { uuidv7 } from "./ids";
+import { rateLimitIp, type LimitCheck } from "./rate-limit";
 
 /**
  * Tokens sent by mail (docs/security.md §23): 256 bits from the CSPRNG, stored only as SHA-256 of purpose
@@ -61,4 +64,31 @@ export function redeemAccountTokenCte(purpose: AccountTokenPurpose, token: strin
          AND used_at IS NULL AND expires_at > ${toIso(nowMs)}::timestamptz
       RETURNING user_id, email
     )`;
+}
+
+/** The per-IP limit on redeeming mailed tokens (reset, verification, email change). */
+export const redeemLimit = (deps: Deps, meta: RequestMeta): LimitCheck => ({
+  key: `token:redeem:ip:${rateLimitIp(meta.ip)}`,
+  limit: deps.config.rateLimits.tokenRedeemPerIp,
+  by: 1,
+});
+
+/**
+ * The enabled account a live token of `purpose` belongs to (unspent, unexpired), read without
+ * spending the token: `columns` of `users u`. Null when the token is no such token.
+ */
+export async function liveTokenOwner<T extends Record<string, unknown>>(
+  db: Db,
+  purpose: AccountTokenPurpose,
+  token: string,
+  nowMs: number,
+  columns: SQL,
+): Promise<T | null> {
+  const [row] = await queryRows<T>(
+    db,
+    sql`SELECT ${columns} FROM account_tokens t JOIN users u ON u.id = t.user_id
+         WHERE t.token_hash = ${accountTokenHash(purpose, token)}::bytea AND t.purpose = ${purpose}::text
+           AND t.used_at IS NULL AND t.expires_at > ${toIso(nowMs)}::timestamptz AND u.disabled_at IS NULL`,
+  );
+  return row ?? null;
 }

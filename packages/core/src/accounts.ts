@@ -1,17 +1,14 @@
 import { and, count, eq, gt, inArray, sql } from "drizzle-orm";
 import { AuditEvent, recordAuditEvent } from "./audit";
-import { toIso } from "./clock";
 import { queryRows, writeIf } from "./db/client";
 import { auditEvents, users } from "./db/schema";
 import type { Deps, RequestMeta } from "./deps";
-import { uuidv7 } from "./ids";
 import { describeError } from "./log";
-import { hasLoneSurrogate, normalizePassword, passwordContextWords, passwordProblem, type PasswordProblem } from "./password-policy";
-import { checkLimits, firstTime, rateLimitIp, resetCounters, spendBudgets } from "./rate-limit";
+import { normalizePassword, passwordMatches } from "./password-policy";
+import { firstTime, rateLimitIp, resetCounters, spendBudgets } from "./rate-limit";
 import { issueDeviceToken, verifyDeviceToken } from "./device";
 import { fail, ok, type Result } from "./result";
 import { completeSignIn, insertAuditSql, insertSessionSql, newSession, toPublicUser, type AuthSuccess, type PublicUser } from "./sessions";
-
 import { canonicalEmail, emailSubject } from "./email-address";
 import { sendVerificationMail } from "./email-verification";
 
@@ -98,12 +95,9 @@ export async function login(deps: Deps, meta: RequestMeta, input: LoginInput): P
   // COMMIT; in the Postgres fallback it is ended by the success's audit event.
   const session = newSession(deps, meta, user.publicUser.id);
   const signed = completeSignIn(deps, user.publicUser, session.token, session.absoluteExpiresAt);
-  // A lone surrogate never matches: no password can hold one (the policy refuses it), and text
-  // encoding would otherwise make it equal to U+FFFD and to every other lone surrogate.
-  const invalidText = hasLoneSurrogate(input.password);
   // The password checks out for an enabled account: the run of failures ends, whether or not a
   // session follows (an unverified address gets none, docs/security.md §36).
-  const proven = Promise.all([deps.hasher.verify(user.passwordHash, password), signed]).then(([valid]) => valid && !invalidText && !user.disabled);
+  const proven = Promise.all([passwordMatches(deps.hasher, user.passwordHash, input.password), signed]).then(([valid]) => valid && !user.disabled);
   const mayEnter = user.publicUser.emailVerified || !deps.config.requireEmailVerification;
   const accepted = proven.then((valid) => valid && mayEnter);
   // writeIf observes it only once its transaction is open; a failure (an unsignable token) can

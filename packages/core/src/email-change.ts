@@ -1,14 +1,13 @@
 import { sql } from "drizzle-orm";
 import { checkPassword, type Owner, type PasswordCheckError } from "./account-changes";
 import { canonicalEmail } from "./accounts";
-import { accountTokenHash, isWellFormedAccountToken, issueAccountTokenCtes, newAccountToken, redeemAccountTokenCte } from "./account-tokens";
+import { accountTokenHash, isWellFormedAccountToken, issueAccountTokenCtes, newAccountToken, redeemAccountTokenCte, redeemLimit } from "./account-tokens";
 import { AuditEvent } from "./audit";
 import { toIso } from "./clock";
 import { queryRows } from "./db/client";
 import type { Deps, RequestMeta } from "./deps";
-import { answerNoSoonerThan, deliver } from "./mail/deliver";
+import { deliver, withMailAnswerFloor } from "./mail/deliver";
 import { emailChangedMail, emailChangeMail, emailInUseMail } from "./mail/templates";
-import { redeemLimit } from "./email-verification";
 import { checkLimits } from "./rate-limit";
 import { fail, ok, type Result } from "./result";
 
@@ -26,13 +25,8 @@ export async function requestEmailChange(
 ): Promise<Result<void, PasswordCheckError | "SAME_EMAIL">> {
   const checked = await checkPassword(deps, input.userId, input.password);
   if (!checked.ok) return checked;
-  const started = performance.now();
-  try {
-    return await mailEmailChange(deps, meta, checked.value, input.newEmail);
-  } finally {
-    // A notice to a taken address and a link to a free one end together.
-    await answerNoSoonerThan(deps.config.mailAnswerFloorMs, started);
-  }
+  // A notice to a taken address and a link to a free one end together.
+  return withMailAnswerFloor(deps.config.mailAnswerFloorMs, () => mailEmailChange(deps, meta, checked.value, input.newEmail));
 }
 
 async function mailEmailChange(

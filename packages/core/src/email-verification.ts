@@ -1,13 +1,13 @@
 import { sql } from "drizzle-orm";
-import { accountTokenHash, isWellFormedAccountToken, issueAccountTokenCtes, newAccountToken, redeemAccountTokenCte } from "./account-tokens";
-import { hasLoneSurrogate, normalizePassword } from "./password-policy";
+import { isWellFormedAccountToken, liveTokenOwner, issueAccountTokenCtes, newAccountToken, redeemAccountTokenCte, redeemLimit } from "./account-tokens";
+import { passwordMatches } from "./password-policy";
 import { AuditEvent } from "./audit";
 import { toIso } from "./clock";
 import { queryRows } from "./db/client";
 import type { Deps, RequestMeta } from "./deps";
 import { deliver } from "./mail/deliver";
 import { verificationMail } from "./mail/templates";
-import { checkLimits, rateLimitIp, type LimitCheck } from "./rate-limit";
+import { checkLimits } from "./rate-limit";
 import { fail, ok, type Result } from "./result";
 
 /**
@@ -16,13 +16,6 @@ import { fail, ok, type Result } from "./result";
  * the link confirms the address; it does not sign in (a leaked or scanned link must not be a
  * session), and the access token's `email_verified` claim follows the account at the next refresh.
  */
-
-/** The per-IP limit on redeeming mailed tokens (reset, verification, email change). */
-export const redeemLimit = (deps: Deps, meta: RequestMeta): LimitCheck => ({
-  key: `token:redeem:ip:${rateLimitIp(meta.ip)}`,
-  limit: deps.config.rateLimits.tokenRedeemPerIp,
-  by: 1,
-});
 
 export type SendVerificationResult = "sent" | "already_verified" | "rate_limited";
 
@@ -76,15 +69,15 @@ export async function verifyEmail(
   const limits = await checkLimits(deps, [redeemLimit(deps, meta)]);
   if (limits.state === "limited") return fail("RATE_LIMITED", limits.retryAfterSeconds);
   if (!isWellFormedAccountToken(input.token)) return fail("INVALID_TOKEN");
-  const [owner] = await queryRows<{ password_hash: string }>(
+  const owner = await liveTokenOwner<{ password_hash: string }>(
     deps.db,
-    sql`SELECT u.password_hash FROM account_tokens t JOIN users u ON u.id = t.user_id
-         WHERE t.token_hash = ${accountTokenHash("email_verification", input.token)}::bytea AND t.purpose = 'email_verification'
-           AND t.used_at IS NULL AND t.expires_at > ${toIso(deps.clock.now())}::timestamptz AND u.disabled_at IS NULL`,
+    "email_verification",
+    input.token,
+    deps.clock.now(),
+    sql`u.password_hash`,
   );
   if (!owner) return fail("INVALID_TOKEN");
-  const valid = (await deps.hasher.verify(owner.password_hash, normalizePassword(input.password))) && !hasLoneSurrogate(input.password);
-  if (!valid) return fail("INVALID_PASSWORD");
+  if (!(await passwordMatches(deps.hasher, owner.password_hash, input.password))) return fail("INVALID_PASSWORD");
   const now = toIso(deps.clock.now());
   const [row] = await queryRows<{ id: string; email: string }>(
     deps.db,

@@ -1,3 +1,4 @@
+import type { PasswordHasher } from "./password";
 import { bloomMembership } from "./password-blocklist-filter";
 import { PASSWORD_BLOCKLIST } from "./password-blocklist.data";
 
@@ -89,4 +90,15 @@ export function passwordMessage(problem: PasswordProblem, minLength: number = PA
     case "CONTEXT":
       return "Password must not be made from your email address, your name or the service's name";
   }
+}
+
+/**
+ * Whether `password` is the one `hash` was made from, normalised as it was when set. A lone
+ * surrogate never matches: no password can hold one (the policy refuses it), and text encoding
+ * would otherwise make it equal to U+FFFD and to every other lone surrogate. The hash is verified
+ * either way, so both answers cost the same.
+ */
+export async function passwordMatches(hasher: Pick<PasswordHasher, "verify">, hash: string, password: string): Promise<boolean> {
+  const valid = await hasher.verify(hash, normalizePassword(password));
+  return valid && !hasLoneSurrogate(password);
 }

@@ -1,22 +1,22 @@
 import { sql, type SQL } from "drizzle-orm";
 import { canonicalEmail, emailSubject, liftAccountLockout } from "./accounts";
 import {
-  accountTokenHash,
   ACCOUNT_TOKEN_TTL_SECONDS,
   isWellFormedAccountToken,
   issueAccountTokenCtes,
   newAccountToken,
   redeemAccountTokenCte,
+  liveTokenOwner,
+  redeemLimit,
 } from "./account-tokens";
 import { AuditEvent } from "./audit";
 import { toIso } from "./clock";
 import { queryRows } from "./db/client";
 import type { Deps, RequestMeta } from "./deps";
-import { answerNoSoonerThan, deliver } from "./mail/deliver";
+import { deliver, withMailAnswerFloor } from "./mail/deliver";
 import { passwordChangedMail, passwordResetMail } from "./mail/templates";
 import { normalizePassword, passwordContextWords, passwordProblem, type PasswordProblem } from "./password-policy";
 import { checkLimits, rateLimitIp } from "./rate-limit";
-import { redeemLimit } from "./email-verification";
 import { fail, ok, type Result } from "./result";
 
 export type ResetRequestError = "RATE_LIMITED";
@@ -28,7 +28,6 @@ export type ResetRequestError = "RATE_LIMITED";
  * get no token: disabling must not be undone by a reset.
  */
 export async function requestPasswordReset(deps: Deps, meta: RequestMeta, input: { email: string }): Promise<Result<void, ResetRequestError>> {
-  const started = performance.now();
   const canonical = canonicalEmail(input.email);
   const subject = emailSubject(deps, canonical);
   const { resetRequestPerAccount, resetRequestPerIp } = deps.config.rateLimits;
@@ -37,7 +36,13 @@ export async function requestPasswordReset(deps: Deps, meta: RequestMeta, input:
     { key: `reset:account:${subject}`, limit: resetRequestPerAccount, by: 1 },
   ]);
   if (limits.state === "limited") return fail("RATE_LIMITED", limits.retryAfterSeconds);
+  // Mailing takes time (SES: tens of milliseconds) that an unknown address would not.
+  await withMailAnswerFloor(deps.config.mailAnswerFloorMs, () => issueReset(deps, meta, input.email, canonical, subject));
+  return ok(undefined);
+}
 
+/** The look-up, the token and the mail of a reset request, or the audit event alone for an unknown address. */
+async function issueReset(deps: Deps, meta: RequestMeta, email: string, canonical: string, subject: string): Promise<void> {
   const now = deps.clock.now();
   const [user] = await queryRows<{ id: string; email: string }>(
     deps.db,
@@ -46,7 +51,7 @@ export async function requestPasswordReset(deps: Deps, meta: RequestMeta, input:
   // Both paths make a token and a mail and write one statement (its commit is most of the cost):
   // a real account's token and audit event, or for an unknown address its audit event alone.
   const issued = newAccountToken("password_reset", user?.id ?? "00000000-0000-7000-8000-000000000000", now);
-  const mail = passwordResetMail(deps.config.mail, user?.email ?? input.email, issued.token, ACCOUNT_TOKEN_TTL_SECONDS.password_reset / 60);
+  const mail = passwordResetMail(deps.config.mail, user?.email ?? email, issued.token, ACCOUNT_TOKEN_TTL_SECONDS.password_reset / 60);
   const audit = (from: SQL) => sql`INSERT INTO audit_events (id, type, user_id, subject, ip, user_agent, request_id, created_at)
       SELECT gen_random_uuid(), ${AuditEvent.passwordResetRequested}::text, ${user?.id ?? null}::uuid, ${subject}::text,
         ${meta.ip}::text, ${meta.userAgent}::text, ${meta.requestId}::text, ${toIso(now)}::timestamptz ${from}`;
@@ -56,9 +61,6 @@ export async function requestPasswordReset(deps: Deps, meta: RequestMeta, input:
     await queryRows(deps.db, sql`WITH ${issueAccountTokenCtes(issued.row)}, audit AS (${audit(sql`FROM issued`)}) SELECT id FROM issued`);
     await deliver(deps, meta.requestId, mail);
   }
-  // Mailing takes time (SES: tens of milliseconds) that an unknown address would not.
-  await answerNoSoonerThan(deps.config.mailAnswerFloorMs, started);
-  return ok(undefined);
 }
 
 export type ResetError = "INVALID_TOKEN" | "WEAK_PASSWORD" | "RATE_LIMITED";
@@ -80,11 +82,12 @@ export async function resetPassword(
 
   const now = deps.clock.now();
   // Read first, so a weak new password is refused without spending the token.
-  const [owner] = await queryRows<{ id: string; email: string; name: string | null }>(
+  const owner = await liveTokenOwner<{ id: string; email: string; name: string | null }>(
     deps.db,
-    sql`SELECT u.id, u.email, u.name FROM account_tokens t JOIN users u ON u.id = t.user_id
-         WHERE t.token_hash = ${accountTokenHash("password_reset", input.token)}::bytea AND t.purpose = 'password_reset'
-           AND t.used_at IS NULL AND t.expires_at > ${toIso(now)}::timestamptz AND u.disabled_at IS NULL`,
+    "password_reset",
+    input.token,
+    now,
+    sql`u.id, u.email, u.name`,
   );
   if (!owner) return fail("INVALID_TOKEN");
   const weakReason = passwordProblem(input.newPassword, deps.config.password, passwordContextWords(owner));

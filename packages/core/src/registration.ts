@@ -8,7 +8,7 @@ import type { Deps, RequestMeta } from "./deps";
 import { issueDeviceToken } from "./device";
 import { canonicalEmail, emailSubject, storedEmail } from "./email-address";
 import { uuidv7 } from "./ids";
-import { answerNoSoonerThan, deliver } from "./mail/deliver";
+import { deliver, withMailAnswerFloor } from "./mail/deliver";
 import { signUpAttemptMail, verificationMail } from "./mail/templates";
 import { normalizePassword, passwordContextWords, passwordProblem, type PasswordProblem } from "./password-policy";
 import { checkLimits, rateLimitIp } from "./rate-limit";
@@ -40,9 +40,10 @@ export async function register(
   if (weakReason) return { ...fail("WEAK_PASSWORD"), weakReason };
 
   const canonical = canonicalEmail(input.email);
+  const subject = emailSubject(deps, canonical);
   const limits = await checkLimits(deps, [
     { key: `register:ip:${rateLimitIp(meta.ip)}`, limit: deps.config.rateLimits.registerPerIp, by: 1 },
-    { key: `register:address:${emailSubject(deps, canonical)}`, limit: deps.config.rateLimits.registerPerAddress, by: 1 },
+    { key: `register:address:${subject}`, limit: deps.config.rateLimits.registerPerAddress, by: 1 },
   ]);
   if (limits.state === "limited") return fail("RATE_LIMITED", limits.retryAfterSeconds);
   // These limits fail open when Redis is down (docs/security.md §32).
@@ -51,11 +52,13 @@ export async function register(
     id: uuidv7(deps.clock.now()),
     email: storedEmail(input.email),
     canonical,
+    subject,
     name: input.name?.trim() || null,
     passwordHash: await deps.hasher.hash(normalizePassword(input.password)),
   };
   if (deps.config.requireEmailVerification) {
-    await registerUnverified(deps, meta, account);
+    // Every path ends together: mailed or not (a disabled account, a lost race), fast mailer or slow.
+    await withMailAnswerFloor(deps.config.mailAnswerFloorMs, () => registerUnverified(deps, meta, account));
     return ok({ status: "verification_required" });
   }
   const signedIn = await registerSignedIn(deps, meta, account);
@@ -66,6 +69,8 @@ interface NewAccount {
   id: string;
   email: string;
   canonical: string;
+  /** The address's pseudonymous subject (rate-limit keys, audit events, device tokens). */
+  subject: string;
   name: string | null;
   passwordHash: string;
 }
@@ -99,7 +104,7 @@ async function registerSignedIn(deps: Deps, meta: RequestMeta, account: NewAccou
   if (rows.length === 0) return null;
   const user: PublicUser = { id: account.id, email: account.email, emailVerified: false, name: account.name, createdAt: toIso(now) };
   const signedIn = await completeSignIn(deps, user, session.token, session.absoluteExpiresAt);
-  return { ...signedIn, deviceToken: issueDeviceToken(deps.hmacKey, emailSubject(deps, account.canonical), now) };
+  return { ...signedIn, deviceToken: issueDeviceToken(deps.hmacKey, account.subject, now) };
 }
 
 /**
@@ -111,19 +116,9 @@ async function registerSignedIn(deps: Deps, meta: RequestMeta, account: NewAccou
  * someone's sessions (a reset ends them all). A disabled account is mailed nothing.
  */
 async function registerUnverified(deps: Deps, meta: RequestMeta, account: NewAccount): Promise<void> {
-  const started = performance.now();
-  try {
-    await registerUnverifiedOnce(deps, meta, account);
-  } finally {
-    // Every path ends together: mailed or not (a disabled account, a lost race), fast mailer or slow.
-    await answerNoSoonerThan(deps.config.mailAnswerFloorMs, started);
-  }
-}
-
-async function registerUnverifiedOnce(deps: Deps, meta: RequestMeta, account: NewAccount): Promise<void> {
   const now = deps.clock.now();
   const token = toBase64Url(randomSecret());
-  const subject = emailSubject(deps, account.canonical);
+  const { subject } = account;
   const tokenRow = (purpose: "email_verification" | "password_reset", userId: SQL, email: SQL) =>
     sql`SELECT ${uuidv7(now)}::uuid, ${userId}, ${purpose}::text, ${email}, ${accountTokenHash(purpose, token)}::bytea,
         ${toIso(now)}::timestamptz, ${toIso(now + ACCOUNT_TOKEN_TTL_SECONDS[purpose] * 1000)}::timestamptz`;

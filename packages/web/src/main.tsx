@@ -1,4 +1,4 @@
-import { AuthClientError, authHeaders, authLink, createAuthClient, type SessionEvent, type SessionInfo } from "@authlith/client";
+import { AuthClientError, authHeaders, authLink, createAuthClient, toAuthClientError, type SessionEvent, type SessionInfo } from "@authlith/client";
 import { AuthProvider, useAuth, useSession } from "@authlith/client/react";
 import type { AppRouter } from "@authlith/client/router";
 import { QueryClient, QueryClientProvider, useMutation, useQuery } from "@tanstack/react-query";
@@ -42,17 +42,9 @@ const SIGNED_OUT_MESSAGES = {
   expired: "Your session has expired. Please sign in again.",
 } as const;
 
-/** An error from authlith's methods (AuthClientError) or from a tRPC call (TRPCClientError), as one kind. */
-function describe(error: unknown): { kind: string; reason?: string; retryAfterSeconds?: number; fieldErrors: Record<string, string[]>; message: string } | null {
-  if (AuthClientError.is(error)) return { kind: error.kind, reason: error.reason, retryAfterSeconds: error.retryAfterSeconds, fieldErrors: error.fieldErrors, message: error.message };
-  if (error instanceof TRPCClientError) {
-    const data = (error.data ?? {}) as { httpStatus?: number; reason?: string; retryAfterSeconds?: number; fieldErrors?: Record<string, string[]> };
-    const kinds: Record<number, string> = { 400: "validation", 401: "unauthorized", 403: "forbidden", 404: "not_found", 409: "conflict", 429: "rate_limited", 503: "unavailable" };
-    const kind = data.httpStatus ? (kinds[data.httpStatus] ?? "unknown") : "network";
-    return { kind, reason: data.reason, retryAfterSeconds: data.retryAfterSeconds, fieldErrors: data.fieldErrors ?? {}, message: error.message };
-  }
-  return null;
-}
+/** An error from authlith's methods, or from a tRPC call (authlith's or the app's own API), as one kind. */
+const describe = (error: unknown): AuthClientError | null =>
+  AuthClientError.is(error) ? error : error instanceof TRPCClientError ? toAuthClientError(error) : null;
 
 function Messages(props: { children: ReactNode }) {
   const [message, setMessage] = useState<{ text: string; kind: string } | null>(null);

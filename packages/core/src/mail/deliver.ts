@@ -18,10 +18,15 @@ export async function deliver(deps: Pick<Deps, "mailer" | "log">, requestId: str
 }
 
 /**
- * Waits until `floorMs` have passed since `startedMs` (performance.now()): the requests that mail
- * some callers and not others end here on every path, so a slow mailer does not tell them apart.
+ * Runs `work` (which mails some callers and not others) and answers no sooner than `floorMs` after
+ * it began, on every path: a slow mailer does not tell the paths apart (docs/security.md §7).
  */
-export async function answerNoSoonerThan(floorMs: number, startedMs: number): Promise<void> {
-  const wait = floorMs - (performance.now() - startedMs);
-  if (wait > 0) await new Promise<void>((resolve) => setTimeout(resolve, wait));
+export async function withMailAnswerFloor<T>(floorMs: number, work: () => Promise<T>): Promise<T> {
+  const started = performance.now();
+  try {
+    return await work();
+  } finally {
+    const wait = floorMs - (performance.now() - started);
+    if (wait > 0) await new Promise<void>((resolve) => setTimeout(resolve, wait));
+  }
 }
