@@ -36,6 +36,8 @@ export interface AccessTokenClaims {
   emailVerified: boolean;
   /** When the session's user last proved who they are (sign-in), ms; 0 when the token does not say. */
   authTime: number;
+  /** How they proved it (RFC 8176: `pwd`, `otp`, `hwk`, `swk`, `mfa`); `["pwd"]` when the token does not say. */
+  amr: string[];
   issuedAt: number;
   expiresAt: number;
 }
@@ -67,7 +69,7 @@ export function signCompact(key: KeyObject, alg: SigningAlgorithm, signingInput:
 export async function signAccessToken(
   keys: KeySet,
   options: AccessTokenOptions,
-  subject: { userId: string; sessionId: string; email: string; emailVerified: boolean; authTime: number },
+  subject: { userId: string; sessionId: string; email: string; emailVerified: boolean; authTime: number; amr?: readonly string[] },
   nowMs: number,
 ): Promise<{ token: string; expiresAt: number }> {
   const { kid, alg, key } = keys.signingKey(nowMs);
@@ -82,6 +84,8 @@ export async function signAccessToken(
     email_verified: subject.emailVerified,
     // OpenID Connect's claim: when the user signed in to this session (a refresh keeps it).
     auth_time: Math.floor(subject.authTime / 1000),
+    // RFC 8176 authentication methods: what a resource server checks before a sensitive action.
+    amr: subject.amr ?? ["pwd"],
     jti: toBase64Url(randomSecret(16)),
     iat,
     exp,
@@ -129,7 +133,7 @@ export async function verifyAccessToken(
   } catch (error) {
     return fail(error instanceof errors.JWTExpired ? "TOKEN_EXPIRED" : "INVALID_TOKEN");
   }
-  const { sub, sid, email, email_verified: emailVerified, auth_time: authTime, iat, exp } = payload;
+  const { sub, sid, email, email_verified: emailVerified, auth_time: authTime, amr, iat, exp } = payload;
   if (
     typeof sub !== "string" ||
     !UUID_PATTERN.test(sub) ||
@@ -139,11 +143,21 @@ export async function verifyAccessToken(
     typeof emailVerified !== "boolean" ||
     typeof iat !== "number" ||
     typeof exp !== "number" ||
-    (authTime !== undefined && typeof authTime !== "number")
+    (authTime !== undefined && typeof authTime !== "number") ||
+    (amr !== undefined && !(Array.isArray(amr) && amr.every((method) => typeof method === "string")))
   ) {
     return fail("INVALID_TOKEN");
   }
-  return ok({ userId: sub, sessionId: sid, email, emailVerified, authTime: typeof authTime === "number" ? authTime * 1000 : 0, issuedAt: iat * 1000, expiresAt: exp * 1000 });
+  return ok({
+    userId: sub,
+    sessionId: sid,
+    email,
+    emailVerified,
+    authTime: typeof authTime === "number" ? authTime * 1000 : 0,
+    amr: (amr as string[] | undefined) ?? ["pwd"],
+    issuedAt: iat * 1000,
+    expiresAt: exp * 1000,
+  });
 }
 
 export interface AccessTokenVerifier {

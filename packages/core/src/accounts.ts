@@ -11,6 +11,8 @@ import { fail, ok, type Result } from "./result";
 import { completeSignIn, insertAuditSql, insertSessionSql, newSession, toPublicUser, type AuthSuccess, type PublicUser } from "./sessions";
 import { canonicalEmail, emailSubject } from "./email-address";
 import { sendVerificationMail } from "./email-verification";
+import { newChallenge } from "./mfa/challenges";
+import { MFA_METHODS_SQL, mfaRequiredAnswer, requiresSecondFactor, type MfaRequired, type SignedIn } from "./mfa/sign-in";
 
 export { canonicalEmail, emailSubject };
 
@@ -39,7 +41,7 @@ export type LoginError = "INVALID_CREDENTIALS" | "RATE_LIMITED" | "EMAIL_NOT_VER
  * lock reveals nothing either). When Redis is down, the per-IP limit fails open and the
  * per-account limit is counted in Postgres from the audit trail.
  */
-export async function login(deps: Deps, meta: RequestMeta, input: LoginInput): Promise<Result<AuthSuccess, LoginError>> {
+export async function login(deps: Deps, meta: RequestMeta, input: LoginInput): Promise<Result<SignedIn | MfaRequired, LoginError>> {
   const canonical = canonicalEmail(input.email);
   const subject = emailSubject(deps, canonical);
   const { loginPerIp, loginFailuresPerAccount, loginConsecutiveFailures } = deps.config.rateLimits;
@@ -107,13 +109,22 @@ export async function login(deps: Deps, meta: RequestMeta, input: LoginInput): P
     (valid) => (valid && limits.state === "ok" ? liftLockout(deps, resetKeys) : undefined),
     () => undefined,
   );
+  // An account with a second factor gets a challenge instead of a session (docs/security.md §40):
+  // written the same way, so the password check costs the same.
+  const challenge = requiresSecondFactor(user.mfaMethods)
+    ? newChallenge(deps, "login", { userId: user.publicUser.id, amr: ["pwd"], deviceId, webauthn: user.mfaMethods.includes("passkey") })
+    : null;
+  const enabledUser = sql`FROM users WHERE id = ${user.publicUser.id}::uuid AND disabled_at IS NULL FOR SHARE`;
   const [committed, signedIn] = await settleAll([
     writeIf(
       deps.db,
       // Only while the account is enabled, holding it so (FOR SHARE) until COMMIT: a disable that
       // runs meanwhile waits for this sign-in and then ends its session too.
-      sql`WITH s AS (
-        ${insertSessionSql(session.row, sql`FROM users WHERE id = ${user.publicUser.id}::uuid AND disabled_at IS NULL FOR SHARE`)}
+      challenge
+        ? sql`WITH c AS (${challenge.insert(enabledUser)} RETURNING user_id)
+          ${insertAuditSql(deps, meta, AuditEvent.loginMfaRequired, { userId: sql`user_id`, sessionId: sql`NULL::uuid`, subject, from: sql`FROM c` })}`
+        : sql`WITH s AS (
+        ${insertSessionSql(session.row, enabledUser)}
         RETURNING id
       )
       ${insertAuditSql(deps, meta, AuditEvent.loginSucceeded, { userId: sql`${user.publicUser.id}::uuid`, sessionId: sql`s.id`, subject, from: sql`FROM s` })}`,
@@ -133,6 +144,7 @@ export async function login(deps: Deps, meta: RequestMeta, input: LoginInput): P
     return fail("INVALID_CREDENTIALS");
   }
   if (deps.hasher.needsRehash(user.passwordHash)) await upgradeHash(deps, user.publicUser.id, password);
+  if (challenge) return ok(await mfaRequiredAnswer(deps, user.publicUser.id, user.mfaMethods, challenge));
   return ok({ ...signedIn, deviceToken: issueDeviceToken(deps.hmacKey, subject, deps.clock.now(), deviceId ?? undefined) });
 }
 
@@ -164,6 +176,7 @@ interface UserRow {
   email_verified: boolean;
   created_ms: number | string;
   disabled: boolean;
+  mfa_methods: string[];
 }
 
 /** The sign-in view of a user, by canonical email: one prepared statement. */
@@ -171,12 +184,13 @@ async function findUserByEmail(deps: Deps, canonical: string) {
   const [row] = await queryRows<UserRow>(
     deps.db,
     sql`SELECT id, email, name, password_hash, email_verified_at IS NOT NULL AS email_verified,
-        (extract(epoch FROM created_at) * 1000)::float8 AS created_ms, disabled_at IS NOT NULL AS disabled
+        (extract(epoch FROM created_at) * 1000)::float8 AS created_ms, disabled_at IS NOT NULL AS disabled,
+        ${MFA_METHODS_SQL}
       FROM users WHERE email_canonical = ${canonical}::text LIMIT 1`,
   );
   if (!row) return null;
   const publicUser = toPublicUser({ ...row, emailVerified: row.email_verified, createdAtMs: row.created_ms });
-  return { publicUser, passwordHash: row.password_hash, disabled: row.disabled };
+  return { publicUser, passwordHash: row.password_hash, disabled: row.disabled, mfaMethods: row.mfa_methods };
 }
 
 /** Re-hashes with the current parameters after a successful sign-in (docs/security.md §3). Best effort. */

@@ -27,6 +27,24 @@ export const AuditEvent = {
   loginUnverified: "login.unverified",
   verificationRequested: "email.verification_requested",
   emailVerified: "email.verified",
+  /** The right password for an account with a second factor: a challenge was issued, no session. */
+  loginMfaRequired: "login.mfa_required",
+  /** A wrong second-factor code, recovery code or passkey answer. */
+  mfaFailed: "mfa.failed",
+  /** The account-wide second-factor limit was reached (its owner is mailed). */
+  mfaLocked: "mfa.locked",
+  totpEnrolled: "mfa.totp_enrolled",
+  totpEnabled: "mfa.totp_enabled",
+  totpDisabled: "mfa.totp_disabled",
+  recoveryCodeUsed: "mfa.recovery_code_used",
+  recoveryCodesRegenerated: "mfa.recovery_codes_regenerated",
+  passkeyAdded: "mfa.passkey_added",
+  passkeyRenamed: "mfa.passkey_renamed",
+  passkeyDeleted: "mfa.passkey_deleted",
+  /** A passkey answered with a signature counter that did not grow: a cloned authenticator. */
+  passkeyCloneDetected: "mfa.passkey_clone_detected",
+  /** A sign-in with a passkey alone (usernameless). */
+  passkeyLogin: "login.passkey",
 } as const;
 export type AuditEventType = (typeof AuditEvent)[keyof typeof AuditEvent];
 

@@ -28,6 +28,8 @@ const RATE_LIMIT_DEFAULTS = {
   resetRequestPerIp: { limit: 10, windowSeconds: 60 * 60 },
   tokenRedeemPerIp: { limit: 20, windowSeconds: 10 * 60 },
   verificationMailPerAccount: { limit: 5, windowSeconds: 60 * 60 },
+  mfaFailuresPerAccount: { limit: 10, windowSeconds: 15 * 60 },
+  passkeyChallengesPerIp: { limit: 30, windowSeconds: 60 },
 };
 
 /**
@@ -70,6 +72,28 @@ export const AuthConfigSchema = z.object({
   /** How recent a sign-in must be for sensitive operations done without the password (docs/security.md §22). */
   reauthSeconds: int(60, 3600, 300),
   sessionAbsoluteTtlSeconds: int(1, FOREVER, 30 * DAY),
+  /** Second factors (docs/security.md §40–45). */
+  mfa: z._default(
+    z.object({
+      /** How long a sign-in waits for its second factor, and a passkey ceremony for its answer. */
+      challengeTtlSeconds: int(60, 900, 300),
+      /** Codes tried against one challenge before it is spent. */
+      challengeAttempts: int(1, 10, 5),
+    }),
+    { challengeTtlSeconds: 300, challengeAttempts: 5 },
+  ),
+  /**
+   * WebAuthn relying party: the registrable domain passkeys are bound to (the app's host or a
+   * parent of it) and the exact origins a ceremony may come from. Unset: the app URL's host and
+   * origin.
+   */
+  passkeys: z.optional(
+    z.object({
+      rpId: z.string().check(z.minLength(1), z.maxLength(253), z.regex(/^[a-z0-9.-]+$/)),
+      rpName: z._default(z.string().check(z.minLength(1), z.maxLength(100)), "authlith"),
+      origins: z.array(z.string().check(z.regex(/^https?:\/\/[^/]+$/))).check(z.minLength(1)),
+    }),
+  ),
   argon2: z._default(
     z.object({
       memoryCost: z.int().check(z.minimum(8192)),
@@ -120,6 +144,13 @@ export const AuthConfigSchema = z.object({
       tokenRedeemPerIp: limit(RATE_LIMIT_DEFAULTS.tokenRedeemPerIp),
       /** Verification mails per account (asked for, or sent on a sign-in to an unverified account). */
       verificationMailPerAccount: limit(RATE_LIMIT_DEFAULTS.verificationMailPerAccount),
+      /**
+       * Second-factor codes (TOTP or recovery) tried per account without a success, across every
+       * challenge: someone who has the password cannot open challenge after challenge to guess.
+       */
+      mfaFailuresPerAccount: limit(RATE_LIMIT_DEFAULTS.mfaFailuresPerAccount),
+      /** Passkey sign-in challenges handed out per IP (each one is a row until it expires). */
+      passkeyChallengesPerIp: limit(RATE_LIMIT_DEFAULTS.passkeyChallengesPerIp),
     }),
     RATE_LIMIT_DEFAULTS,
   ),

@@ -9,6 +9,7 @@ import { createLogger, type Logger } from "./log";
 import { createArgon2Hasher, type PasswordHasher } from "./password";
 import { createRevocationList, type RevocationList } from "./revocation";
 import type { EphemeralStore } from "./store/types";
+import { createSecretBox, type SecretBox } from "./mfa/secret-box";
 
 /** What every core function receives: built once per cold start, passed in, never global. */
 export interface Deps {
@@ -25,6 +26,8 @@ export interface Deps {
   log: Logger;
   revocations: RevocationList;
   mailer: Mailer;
+  /** Encrypts second-factor secrets at rest. */
+  secretBox: SecretBox;
 }
 
 /** Who is asking: from API Gateway's request context, never from client-controlled headers. */
@@ -40,6 +43,11 @@ export interface DepsInput {
   signingKeys: unknown;
   /** At least 32 bytes of secret key material, base64url. */
   hmacSecret: string;
+  /**
+   * Secrets (base64url, ≥ 32 bytes each, newest first) that second-factor secrets are encrypted
+   * under; the first encrypts, all decrypt. Default: one derived from `hmacSecret`.
+   */
+  mfaSecrets?: readonly string[];
   db: Db;
   store: EphemeralStore;
   clock?: Clock;
@@ -65,5 +73,6 @@ export async function createDeps(input: DepsInput): Promise<Deps> {
     hasher: input.hasher ?? createArgon2Hasher(config.argon2),
     revocations: createRevocationList(base),
     mailer: input.mailer,
+    secretBox: createSecretBox((input.mfaSecrets ?? [input.hmacSecret]).map((secret) => Buffer.from(secret, "base64url"))),
   };
 }

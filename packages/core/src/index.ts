@@ -32,3 +32,4 @@ export * from "./account-changes";
 export * from "./email-change";
 export * from "./registration";
 export * from "./email-verification";
+export * from "./mfa/index";

@@ -45,6 +45,9 @@ export interface AuthSuccess {
   deviceToken?: string;
 }
 
+/** The `amr` of a session begun with a password alone. */
+export const PASSWORD_AMR: readonly string[] = ["pwd"];
+
 /** Longest chain walk when proving that an old token belongs to a session (≈ 1 µs per step). */
 const MAX_CHAIN_WALK = 50_000;
 
@@ -78,12 +81,12 @@ export function newSession(deps: Deps, meta: RequestMeta, userId: string) {
  * The `INSERT INTO sessions` for a row made by `newSession`, as a CTE body. With `from`, the row
  * is inserted once per row of that source (none when, say, the user insert hit a conflict).
  */
-export function insertSessionSql(row: ReturnType<typeof newSession>["row"], from?: SQL) {
+export function insertSessionSql(row: ReturnType<typeof newSession>["row"], from?: SQL, amr: readonly string[] = PASSWORD_AMR) {
   return sql`INSERT INTO sessions (id, user_id, created_at, last_used_at, idle_expires_at, absolute_expires_at,
-      user_agent, ip, refresh_hash, refresh_generation)
+      user_agent, ip, refresh_hash, refresh_generation, amr)
     SELECT ${row.id}::uuid, ${row.userId}::uuid, ${row.createdAt}::timestamptz, ${row.createdAt}::timestamptz,
       ${row.idleExpiresAt}::timestamptz, ${row.absoluteExpiresAt}::timestamptz, ${row.userAgent}::text,
-      ${row.ip}::text, ${row.refreshHash}::bytea, 0 ${from ?? sql``}`;
+      ${row.ip}::text, ${row.refreshHash}::bytea, 0, ${`{${amr.join(",")}}`}::text[] ${from ?? sql``}`;
 }
 
 /** An `INSERT INTO audit_events ... SELECT` over `source`, as a CTE body. */
@@ -109,12 +112,14 @@ export async function completeSignIn(
   refreshTokenExpiresAtMs: number,
   /** When the user signed in to this session: now for a sign-in, the session's start for a refresh. */
   authTimeMs?: number,
+  /** How the user proved who they are (RFC 8176 `amr` values); a password alone by default. */
+  amr: readonly string[] = PASSWORD_AMR,
 ): Promise<AuthSuccess> {
   const now = deps.clock.now();
   const access = await signAccessToken(
     deps.keys,
     accessTokenOptions(deps.config),
-    { userId: user.id, sessionId: token.sessionId, email: user.email, emailVerified: user.emailVerified, authTime: authTimeMs ?? now },
+    { userId: user.id, sessionId: token.sessionId, email: user.email, emailVerified: user.emailVerified, authTime: authTimeMs ?? now, amr },
     now,
   );
   return {
@@ -136,6 +141,7 @@ interface RotatedRow {
   user_created_ms: number | string;
   absolute_expires_ms: number | string;
   created_ms: number | string;
+  amr: string[];
 }
 
 export type RefreshError = "INVALID_REFRESH_TOKEN" | "REFRESH_TOKEN_REUSED" | "RATE_LIMITED";
@@ -193,7 +199,7 @@ export async function rotateRefreshToken(
       RETURNING s.id, s.user_id, u.email, u.name, u.email_verified_at IS NOT NULL AS email_verified,
         (extract(epoch FROM u.created_at) * 1000)::float8 AS user_created_ms,
         (extract(epoch FROM s.absolute_expires_at) * 1000)::float8 AS absolute_expires_ms,
-        (extract(epoch FROM s.created_at) * 1000)::float8 AS created_ms
+        (extract(epoch FROM s.created_at) * 1000)::float8 AS created_ms, s.amr
     ), audit AS (
       ${insertAuditSql(deps, meta, AuditEvent.refreshed, { userId: sql`user_id`, sessionId: sql`id`, from: sql`FROM rotated` }, { generation: child.generation })}
     )
@@ -202,7 +208,7 @@ export async function rotateRefreshToken(
   const rotated = rows[0];
   if (rotated) {
     const user = toPublicUser({ ...rotated, id: rotated.user_id, emailVerified: rotated.email_verified, createdAtMs: rotated.user_created_ms });
-    return ok(await completeSignIn(deps, user, child, toNumber(rotated.absolute_expires_ms), toNumber(rotated.created_ms)));
+    return ok(await completeSignIn(deps, user, child, toNumber(rotated.absolute_expires_ms), toNumber(rotated.created_ms), rotated.amr));
   }
   return resolveLostRotation(deps, meta, presented);
 }
@@ -236,6 +242,7 @@ async function resolveLostRotation(
       absoluteExpiresAt: sessions.absoluteExpiresAt,
       createdAt: sessions.createdAt,
       windowStartedAt: sessions.refreshWindowStartedAt,
+      amr: sessions.amr,
       userId: users.id,
       email: users.email,
       name: users.name,
@@ -270,7 +277,7 @@ async function resolveLostRotation(
   const rotatedAgoMs = row.rotatedAt ? now - row.rotatedAt.getTime() : Number.POSITIVE_INFINITY;
   if (isParent && rotatedAgoMs <= deps.config.refreshGraceSeconds * 1000) {
     const user = toPublicUser({ ...row, id: row.userId, emailVerified: row.emailVerifiedAt !== null, createdAtMs: row.userCreatedAt.getTime() });
-    return ok(await completeSignIn(deps, user, current, row.absoluteExpiresAt.getTime(), row.createdAt.getTime()));
+    return ok(await completeSignIn(deps, user, current, row.absoluteExpiresAt.getTime(), row.createdAt.getTime(), row.amr));
   }
 
   await revokeSessions(deps, meta, {

@@ -1,5 +1,6 @@
 import { accountRouter } from "./routers/account";
 import { authRouter } from "./routers/auth";
+import { mfaRouter } from "./routers/mfa";
 import { sessionRouter } from "./routers/session";
 import { systemRouter } from "./routers/system";
 import { router } from "./trpc";
@@ -7,6 +8,7 @@ import { router } from "./trpc";
 export const appRouter = router({
   account: accountRouter,
   auth: authRouter,
+  mfa: mfaRouter,
   session: sessionRouter,
   system: systemRouter,
 });

@@ -34,6 +34,8 @@ export const sessions = pgTable(
      */
     refreshWindowStartedAt: timestamptz("refresh_window_started_at"),
     refreshWindowCount: integer("refresh_window_count").notNull().default(0),
+    /** How the user proved who they are when the session began (RFC 8176 values): the tokens' `amr`. */
+    amr: text("amr").array().notNull().default(sql`'{pwd}'::text[]`),
   },
   (t) => [
     index("sessions_user_id_idx").on(t.userId),

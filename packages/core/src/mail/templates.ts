@@ -106,3 +106,50 @@ export function signUpAttemptMail(context: MailContext, to: string, resetToken: 
     { url: appLink(context, "reset-password", resetToken), label: "Choose a new password" },
   );
 }
+
+/** The names mails use for the second factors. */
+export type FactorKind = "totp" | "passkey";
+const factorName = (kind: FactorKind, name?: string) =>
+  kind === "totp" ? "an authenticator app" : name ? `the passkey "${name}"` : "a passkey";
+
+export function factorAddedMail(context: MailContext, to: string, kind: FactorKind, name?: string): MailMessage {
+  return render("mfa_factor_added", to, `A sign-in method was added to your ${context.serviceName} account`, [
+    `${factorName(kind, name)[0]!.toUpperCase()}${factorName(kind, name).slice(1)} can now be used to sign in to your ${context.serviceName} account.`,
+    "If this was not you, reset your password at once, remove it from your account's security settings, and contact us.",
+  ]);
+}
+
+export function factorRemovedMail(context: MailContext, to: string, kind: FactorKind, name: string | undefined, remaining: number): MailMessage {
+  return render("mfa_factor_removed", to, `A sign-in method was removed from your ${context.serviceName} account`, [
+    `${factorName(kind, name)[0]!.toUpperCase()}${factorName(kind, name).slice(1)} was removed from your ${context.serviceName} account.`,
+    remaining === 0
+      ? "Your account no longer asks for a second step when you sign in: your password alone opens it."
+      : "Your other sign-in methods still work.",
+    "If this was not you, reset your password at once and contact us.",
+  ]);
+}
+
+export function recoveryCodeUsedMail(context: MailContext, to: string, remaining: number): MailMessage {
+  return render("recovery_code_used", to, `A recovery code was used to sign in to ${context.serviceName}`, [
+    `One of your ${context.serviceName} recovery codes was just used to sign in. Each code works once; ${remaining} ${remaining === 1 ? "is" : "are"} left.`,
+    remaining <= 3
+      ? "You are running low: generate a new set from your account's security settings (the old ones stop working)."
+      : "You can generate a new set at any time from your account's security settings.",
+    "If this was not you, someone has your password and a recovery code: reset your password at once and contact us.",
+  ]);
+}
+
+export function recoveryCodesRegeneratedMail(context: MailContext, to: string): MailMessage {
+  return render("recovery_codes_regenerated", to, `New ${context.serviceName} recovery codes were generated`, [
+    `A new set of recovery codes was just generated for your ${context.serviceName} account; the old codes no longer work.`,
+    "If this was not you, reset your password at once and contact us.",
+  ]);
+}
+
+/** To the owner, once per lock: someone who knows the password keeps failing the second step. */
+export function mfaLockedMail(context: MailContext, to: string, minutes: number): MailMessage {
+  return render("mfa_locked", to, `Someone is trying to sign in to your ${context.serviceName} account`, [
+    `Someone entered your ${context.serviceName} password correctly, then failed the second sign-in step many times. Second-step codes are refused for the next ${minutes} minutes; a passkey still works.`,
+    "If this was not you, your password is known to someone else: change it now (or reset it) so they cannot keep trying.",
+  ]);
+}

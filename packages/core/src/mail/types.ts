@@ -16,7 +16,12 @@ export type MailKind =
   | "email_changed"
   | "email_in_use"
   | "email_verification"
-  | "sign_up_attempt";
+  | "sign_up_attempt"
+  | "mfa_factor_added"
+  | "mfa_factor_removed"
+  | "recovery_code_used"
+  | "recovery_codes_regenerated"
+  | "mfa_locked";
 
 /**
  * Sends mail. Implementations: SES (mail/ses.ts) in AWS, the development outbox (mail/outbox.ts)

@@ -2,7 +2,10 @@ import {
   AuditEvent,
   findSessionByRefreshToken,
   login,
+  passkeyLogin,
+  passkeyLoginOptions,
   passwordMessage,
+  verifyMfa,
   register,
   revokeSessions,
   rotateRefreshToken,
@@ -14,7 +17,10 @@ import type { TRPCError } from "@trpc/server";
 import { clearCookie, deliverTokens, presentedRefreshToken, requestedTransport } from "../transport";
 import { authenticate, authedProcedure, publicError, publicProcedure, router } from "../trpc";
 import { tooManyRequests } from "./errors";
-import { loginInput, refreshInput, registerInput } from "./schemas";
+import { loginInput, passkeyLoginInput, refreshInput, registerInput, verifyMfaInput } from "./schemas";
+
+/** A second-factor challenge that is spent, expired or unknown: the sign-in starts again. */
+const invalidChallenge = () => publicError("UNAUTHORIZED", "This sign-in has expired; sign in again", { reason: "MFA_CHALLENGE_INVALID" });
 
 /** The one mapping from core failure codes to tRPC errors for the auth procedures. */
 function toTRPCError(
@@ -59,11 +65,45 @@ export const authRouter = router({
     return deliverTokens(ctx, result.value.auth, requestedTransport(ctx));
   }),
 
+  /**
+   * Signs in with email and password. An account with a second factor gets no tokens and no
+   * cookie yet: `{ mfaRequired: true, challengeId, methods, expiresAt, passkeyOptions? }`, which
+   * `auth.verifyMfa` finishes.
+   */
   login: publicProcedure.input(loginInput).mutation(async ({ ctx, input }) => {
     const deviceToken = input.deviceToken ?? ctx.cookies.get(ctx.http.cookie.deviceName);
     const result = await login(ctx.deps, ctx.meta, { ...input, deviceToken });
     if (!result.ok) throw toTRPCError(result.code, result.retryAfterSeconds);
+    if ("mfaRequired" in result.value) return result.value;
     return deliverTokens(ctx, result.value, requestedTransport(ctx));
+  }),
+
+  /**
+   * Finishes a sign-in with its second factor: a TOTP `code`, a `recoveryCode`, or a `passkey`
+   * answer to the challenge's `passkeyOptions`. Tokens as from login.
+   */
+  verifyMfa: publicProcedure.input(verifyMfaInput).mutation(async ({ ctx, input }) => {
+    const proof = input.code !== undefined ? { code: input.code } : input.recoveryCode !== undefined ? { recoveryCode: input.recoveryCode } : { passkey: input.passkey! };
+    const result = await verifyMfa(ctx.deps, ctx.meta, { challengeId: input.challengeId, proof });
+    if (result.ok) return deliverTokens(ctx, result.value, requestedTransport(ctx));
+    if (result.code === "RATE_LIMITED") throw tooManyRequests(result.retryAfterSeconds);
+    if (result.code === "INVALID_CHALLENGE") throw invalidChallenge();
+    throw publicError("UNAUTHORIZED", "That code is not correct", { reason: "INVALID_MFA_CODE" });
+  }),
+
+  /** Starts a sign-in with a passkey alone: options for `navigator.credentials.get` (no address needed). */
+  passkeyOptions: publicProcedure.mutation(async ({ ctx }) => {
+    const result = await passkeyLoginOptions(ctx.deps, ctx.meta);
+    if (!result.ok) throw tooManyRequests(result.retryAfterSeconds);
+    return result.value;
+  }),
+
+  /** Finishes a passkey sign-in with the browser's answer. Tokens as from login. */
+  passkeyLogin: publicProcedure.input(passkeyLoginInput).mutation(async ({ ctx, input }) => {
+    const result = await passkeyLogin(ctx.deps, ctx.meta, input);
+    if (result.ok) return deliverTokens(ctx, result.value, requestedTransport(ctx));
+    if (result.code === "INVALID_CHALLENGE") throw invalidChallenge();
+    throw publicError("UNAUTHORIZED", "This passkey cannot sign in here", { reason: "PASSKEY_REJECTED" });
   }),
 
   /** Rotates the refresh token: from the cookie (browsers) or the input (token transport). */
@@ -125,7 +165,7 @@ export const authRouter = router({
   /** The signed-in user, from the access token alone (no database read). */
   me: authedProcedure.query(({ ctx }) => ({
     user: { id: ctx.auth.userId, email: ctx.auth.email, emailVerified: ctx.auth.emailVerified },
-    session: { id: ctx.auth.sessionId },
+    session: { id: ctx.auth.sessionId, amr: ctx.auth.amr, authTime: new Date(ctx.auth.authTime).toISOString() },
     accessTokenExpiresAt: new Date(ctx.auth.expiresAt).toISOString(),
   })),
 });

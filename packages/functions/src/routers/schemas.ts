@@ -69,3 +69,106 @@ export const confirmEmailChangeInput = mailedTokenInput;
 
 /** The link's token and the account's password (the link proves the inbox, the password the account). */
 export const verifyEmailInput = z.strictObject({ token: z.string().check(z.minLength(1), z.maxLength(128)), password: passwordSchema });
+
+/** A second-factor challenge's id (256 random bits, base64url). */
+const challengeIdField = z.string().check(z.regex(/^[A-Za-z0-9_-]{43}$/, "Invalid challenge"));
+
+/** Six digits; spaces (as apps group them: "123 456") are forgiven. */
+const totpCodeField = z.pipe(
+  z.string().check(z.maxLength(16)),
+  z.pipe(
+    z.transform((code: string) => code.replace(/\s/g, "")),
+    z.string().check(z.regex(/^\d{6}$/, "Enter the 6-digit code from your app")),
+  ),
+);
+
+const recoveryCodeField = z.string().check(z.minLength(1), z.maxLength(32));
+
+const base64url = (max: number) => z.string().check(z.maxLength(max), z.regex(/^[A-Za-z0-9_-]*$/, "Invalid encoding"));
+
+/**
+ * A passkey's answers, as `navigator.credentials` gives them (through @simplewebauthn/browser's
+ * JSON): bounded, and not strict, since browsers add members as WebAuthn grows; the library
+ * checks everything that matters.
+ */
+const clientExtensionResults = z._default(z.record(z.string().check(z.maxLength(64)), z.unknown()), {});
+const attachment = z.optional(z.enum(["platform", "cross-platform"]));
+export const authenticationResponse = z.object({
+  id: base64url(1400),
+  rawId: base64url(1400),
+  type: z.literal("public-key"),
+  response: z.object({
+    clientDataJSON: base64url(8192),
+    authenticatorData: base64url(8192),
+    signature: base64url(2048),
+    userHandle: z.optional(base64url(128)),
+  }),
+  clientExtensionResults,
+  authenticatorAttachment: attachment,
+});
+
+export const registrationResponse = z.object({
+  id: base64url(1400),
+  rawId: base64url(1400),
+  type: z.literal("public-key"),
+  response: z.object({
+    clientDataJSON: base64url(8192),
+    attestationObject: base64url(32768),
+    authenticatorData: z.optional(base64url(8192)),
+    transports: z.optional(z.array(z.string().check(z.maxLength(32))).check(z.maxLength(10))),
+    publicKeyAlgorithm: z.optional(z.number()),
+    publicKey: z.optional(base64url(4096)),
+  }),
+  clientExtensionResults,
+  authenticatorAttachment: attachment,
+});
+
+const exactlyOne = (keys: readonly string[], required: boolean) =>
+  z.superRefine((value: Record<string, unknown>, ctx) => {
+    const given = keys.filter((key) => value[key] !== undefined);
+    if (given.length > 1 || (required && given.length === 0)) {
+      ctx.issues.push({ code: "custom", message: `Give exactly one of: ${keys.join(", ")}`, input: value, path: [] });
+    }
+  });
+
+/** `auth.verifyMfa`: the challenge and exactly one proof. */
+export const verifyMfaInput = z
+  .strictObject({
+    challengeId: challengeIdField,
+    code: z.optional(totpCodeField),
+    recoveryCode: z.optional(recoveryCodeField),
+    passkey: z.optional(authenticationResponse),
+  })
+  .check(exactlyOne(["code", "recoveryCode", "passkey"], true));
+
+export const passkeyLoginInput = z.strictObject({ challengeId: challengeIdField, response: authenticationResponse });
+
+/**
+ * The proofs of a change to the account's factors: the password when the sign-in is not recent
+ * (or the last factor goes), and at most one second factor (a passkey's answer to `mfa.stepUpOptions`).
+ */
+const stepUpShape = {
+  password: z.optional(passwordSchema),
+  code: z.optional(totpCodeField),
+  recoveryCode: z.optional(recoveryCodeField),
+  passkey: z.optional(z.strictObject({ challengeId: challengeIdField, response: authenticationResponse })),
+};
+export const stepUpInput = z.strictObject(stepUpShape).check(exactlyOne(["code", "recoveryCode", "passkey"], false));
+
+export const optionalStepUpInput = z.optional(stepUpInput);
+
+export const confirmTotpInput = z.strictObject({ code: totpCodeField });
+
+const passkeyName = z.string().check(z.trim(), z.minLength(1), z.maxLength(64), z.regex(NO_CONTROL_CHARS, "Invalid characters"));
+
+export const verifyPasskeyRegistrationInput = z.strictObject({
+  challengeId: challengeIdField,
+  response: registrationResponse,
+  name: z.optional(passkeyName),
+});
+
+export const renamePasskeyInput = z.strictObject({ passkeyId: z.uuid({ message: "Invalid passkey id" }), name: passkeyName });
+
+export const deletePasskeyInput = z
+  .strictObject({ ...stepUpShape, passkeyId: z.uuid({ message: "Invalid passkey id" }) })
+  .check(exactlyOne(["code", "recoveryCode", "passkey"], false));
