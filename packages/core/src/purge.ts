@@ -1,9 +1,10 @@
-import { inArray, lt, or } from "drizzle-orm";
+import { and, inArray, isNull, lt, or } from "drizzle-orm";
 import type { Clock } from "./clock";
 import type { Db } from "./db/client";
 import { accountTokens } from "./db/account-tokens.sql";
 import { auditEvents } from "./db/audit.sql";
 import { sessions } from "./db/sessions.sql";
+import { mfaChallenges, totpFactors } from "./db/mfa.sql";
 
 export interface PurgeOptions {
   /**
@@ -25,6 +26,8 @@ export interface PurgeResult {
   auditEvents: number;
   /** Mailed tokens past their expiry, used or not (they can no longer be redeemed). */
   accountTokens: number;
+  /** Second-factor challenges past their expiry, and authenticator-app enrolments never confirmed within a day. */
+  mfaChallenges: number;
   /** False when a table still had rows past its cutoff after `maxBatches` (the next run goes on). */
   complete: boolean;
 }
@@ -104,14 +107,29 @@ export async function purgeExpired(deps: { db: Db; clock: Clock }, options: Purg
       )
       .returning({ id: accountTokens.id });
 
+  const challengeBatch = () =>
+    db
+      .delete(mfaChallenges)
+      .where(
+        inArray(
+          mfaChallenges.idHash,
+          db.select({ id: mfaChallenges.idHash }).from(mfaChallenges).where(lt(mfaChallenges.expiresAt, new Date(now))).limit(settings.batchSize),
+        ),
+      )
+      .returning({ id: mfaChallenges.idHash });
+
   const removedSessions = await deleteInBatches(sessionBatch, settings);
   const removedAudit = await deleteInBatches(auditBatch, settings);
   const removedTokens = await deleteInBatches(tokenBatch, settings);
+  const removedChallenges = await deleteInBatches(challengeBatch, settings);
+  // An enrolment abandoned before its first code holds an unused secret: gone after a day.
+  await db.delete(totpFactors).where(and(isNull(totpFactors.confirmedAt), lt(totpFactors.createdAt, new Date(now - 24 * 3600 * 1000))));
   return {
     sessions: removedSessions.count,
     auditEvents: removedAudit.count,
     accountTokens: removedTokens.count,
-    complete: removedSessions.complete && removedAudit.complete && removedTokens.complete,
+    mfaChallenges: removedChallenges.count,
+    complete: removedSessions.complete && removedAudit.complete && removedTokens.complete && removedChallenges.complete,
   };
 }
 

@@ -34,6 +34,31 @@ describe("parseEnvConfig", () => {
     expect(config.auth.refreshGraceSeconds).toBe(3);
   });
 
+  it("binds passkeys to the app's host, or to a parent domain named by AUTHLITH_RP_ID, with the allowed origins on it", () => {
+    const origins = { AUTHLITH_ALLOWED_ORIGINS: "https://app.example.com,https://admin.example.com,https://partner.example.net" };
+    expect(parseEnvConfig({ ...base, ...origins }).auth.passkeys).toEqual({ rpId: "app.example.com", rpName: "authlith", origins: ["https://app.example.com"] });
+    expect(parseEnvConfig({ ...base, ...origins, AUTHLITH_RP_ID: "example.com", AUTHLITH_SERVICE_NAME: "Acme" }).auth.passkeys).toEqual({
+      rpId: "example.com",
+      rpName: "Acme",
+      origins: ["https://app.example.com", "https://admin.example.com"],
+    });
+    expect(() => parseEnvConfig({ ...base, ...origins, AUTHLITH_RP_ID: "example.net" })).toThrow(/AUTHLITH_RP_ID: the app \(https:\/\/app\.example\.com\) must be on this domain/);
+    expect(() => parseEnvConfig({ ...base, AUTHLITH_RP_ID: "Example.COM" })).toThrow(/AUTHLITH_RP_ID/);
+  });
+
+  it("takes the keys that encrypt TOTP secrets, newest first, without echoing them", () => {
+    expect(parseEnvConfig(base).secrets.mfaSecrets).toBeUndefined();
+    const keys = ["b".repeat(43), "c".repeat(44)];
+    expect(parseEnvConfig({ ...base, AUTHLITH_MFA_SECRETS: keys.join(" , ") }).secrets.mfaSecrets).toEqual(keys);
+    const short = "short-secret-value";
+    expect(() => parseEnvConfig({ ...base, AUTHLITH_MFA_SECRETS: short })).toThrow(/AUTHLITH_MFA_SECRETS/);
+    try {
+      parseEnvConfig({ ...base, AUTHLITH_MFA_SECRETS: short });
+    } catch (error) {
+      expect(String(error)).not.toContain(short);
+    }
+  });
+
   it("fails fast, naming the variables but never echoing their values", () => {
     const secret = "not-long-enough-secret";
     let message = "";

@@ -22,7 +22,7 @@ export interface RuntimeConfig {
   lambda: boolean;
   /** The SES sender; null: the development outbox (or, on Lambda, a mailer that logs each mail as failed). */
   mail: { from: string } | null;
-  secrets: { signingKeys: unknown; hmacSecret: string };
+  secrets: { signingKeys: unknown; hmacSecret: string; mfaSecrets?: string[] };
   logLevel: LogLevel;
 }
 
@@ -86,6 +86,21 @@ const EnvSchema = z.object({
   AUTHLITH_SIGNING_KEYS: z.pipe(json, SigningKeySetSchema),
   AUTHLITH_HMAC_SECRET: z.string().check(z.regex(/^[A-Za-z0-9_-]{43,}$/, "must be at least 32 bytes, base64url")),
   AUTHLITH_ALLOWED_ORIGINS: z._default(originList, []),
+  /**
+   * Secrets (base64url, ≥ 32 bytes each, comma-separated, newest first) that TOTP secrets are
+   * encrypted under; unset: one derived from AUTHLITH_HMAC_SECRET. Rotation: put a new one first.
+   */
+  AUTHLITH_MFA_SECRETS: z.optional(
+    z.pipe(
+      z.string(),
+      z.pipe(
+        z.transform((list: string) => list.split(",").map((item) => item.trim()).filter(Boolean)),
+        z.array(z.string().check(z.regex(/^[A-Za-z0-9_-]{43,}$/, "each must be at least 32 bytes, base64url"))).check(z.minLength(1)),
+      ),
+    ),
+  ),
+  /** The WebAuthn relying party ID: the app's host or a parent domain of it (default: the app's host). */
+  AUTHLITH_RP_ID: z.optional(z.string().check(z.regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, "must be a lower-case domain name"))),
   AUTHLITH_COOKIE_SAMESITE: z._default(z.enum(["Lax", "Strict"]), "Lax"),
   AUTHLITH_ACCESS_TOKEN_TTL_SECONDS: envInt(900, 60, 3600),
   AUTHLITH_REFRESH_GRACE_SECONDS: envInt(10, 0, 10),
@@ -175,8 +190,10 @@ export function parseEnvConfig(env: Env, options: { lambda?: boolean } = {}): Ru
   const issuerOrigin = new URL(e.AUTHLITH_ISSUER).origin;
   // Mail links go to the app: the one named, else the first allowed origin that is not this API.
   const appUrl = e.AUTHLITH_APP_URL ?? e.AUTHLITH_ALLOWED_ORIGINS.find((o) => o !== issuerOrigin) ?? issuerOrigin;
+  const passkeys = relyingParty(e.AUTHLITH_RP_ID, appUrl, e.AUTHLITH_ALLOWED_ORIGINS, e.AUTHLITH_SERVICE_NAME);
   return {
     auth: {
+      passkeys,
       issuer: e.AUTHLITH_ISSUER,
       audience: e.AUTHLITH_AUDIENCE,
       signingAlg: e.AUTHLITH_SIGNING_ALG,
@@ -204,9 +221,27 @@ export function parseEnvConfig(env: Env, options: { lambda?: boolean } = {}): Ru
     redis: e.REDIS_URL ? { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX, tls: e.REDIS_URL.startsWith("rediss:") } : null,
     lambda: options.lambda ?? false,
     mail: e.AUTHLITH_MAIL_FROM ? { from: e.AUTHLITH_MAIL_FROM } : null,
-    secrets: { signingKeys: e.AUTHLITH_SIGNING_KEYS, hmacSecret: e.AUTHLITH_HMAC_SECRET },
+    secrets: { signingKeys: e.AUTHLITH_SIGNING_KEYS, hmacSecret: e.AUTHLITH_HMAC_SECRET, ...(e.AUTHLITH_MFA_SECRETS ? { mfaSecrets: e.AUTHLITH_MFA_SECRETS } : {}) },
     logLevel: e.LOG_LEVEL,
   };
+}
+
+/**
+ * Passkeys' relying party: its ID (the app's host unless AUTHLITH_RP_ID names a parent domain of
+ * it) and the origins a ceremony may come from: the app's, and every allowed origin on the RP ID's
+ * domain. An RP ID the app's host is not on fails at start-up: no browser would use its passkeys.
+ */
+function relyingParty(rpIdSetting: string | undefined, appUrl: string, allowed: readonly string[], rpName: string) {
+  const app = new URL(appUrl);
+  const rpId = rpIdSetting ?? app.hostname;
+  const onDomain = (origin: string) => {
+    const host = new URL(origin).hostname;
+    return host === rpId || host.endsWith(`.${rpId}`);
+  };
+  if (!onDomain(app.origin)) {
+    throw new Error(`authlith: invalid configuration\n  AUTHLITH_RP_ID: the app (${app.origin}) must be on this domain or a subdomain of it`);
+  }
+  return { rpId, rpName, origins: [...new Set([app.origin, ...allowed.filter(onDomain)])] };
 }
 
 /** The shape of SST's linked resources this function reads (see sst.config.ts). */

@@ -51,6 +51,7 @@ export async function createRuntime(
     config: config.auth,
     signingKeys: config.secrets.signingKeys,
     hmacSecret: config.secrets.hmacSecret,
+    ...(config.secrets.mfaSecrets ? { mfaSecrets: config.secrets.mfaSecrets } : {}),
     db: database.db,
     store,
     log,

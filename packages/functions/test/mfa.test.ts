@@ -1,5 +1,5 @@
 import { auditEvents, mfaChallenges, recoveryCodes, sessions, totpFactors, users } from "@authlith/core/db/schema";
-import { createSecretBox } from "@authlith/core";
+import { createSecretBox, purgeExpired } from "@authlith/core";
 import { and, eq } from "drizzle-orm";
 import * as OTPAuth from "otpauth";
 import { describe, expect, it } from "vitest";
@@ -172,6 +172,24 @@ describe.each(backends)("second factors: TOTP and recovery codes on $name", (bac
       expect(errorOf(await verify({ challengeId: "A".repeat(43), code: codeFor(account.secret) }))).toMatchObject({ reason: "MFA_CHALLENGE_INVALID" });
     });
 
+    it("leaves expired challenges and abandoned enrolments to the purge", async () => {
+      const account = await withTotp();
+      await challengeFor(account.email);
+      const abandoned = await signUp();
+      data(await client().mutate("mfa.totp.enroll", undefined, bearer(abandoned.accessToken)));
+      const mine = () => db().select().from(mfaChallenges).where(eq(mfaChallenges.userId, account.userId));
+      expect(await mine()).toHaveLength(1);
+      app().clock.advance(301_000);
+      const purged = await purgeExpired({ db: db(), clock: app().clock });
+      expect(purged.mfaChallenges).toBeGreaterThanOrEqual(1);
+      expect(await mine()).toEqual([]);
+      expect(await db().select().from(totpFactors).where(eq(totpFactors.userId, abandoned.userId))).toHaveLength(1);
+      app().clock.advance(24 * 3600_000);
+      await purgeExpired({ db: db(), clock: app().clock });
+      expect(await db().select().from(totpFactors).where(eq(totpFactors.userId, abandoned.userId))).toEqual([]);
+      expect(await db().select().from(totpFactors).where(eq(totpFactors.userId, account.userId))).toHaveLength(1);
+    });
+
     it("limits codes per account across challenges, tells the owner once, and a success gives the budget back", async () => {
       const account = await withTotp();
       const wrong = (challengeId: string) => verify({ challengeId, code: "123456" === codeFor(account.secret) ? "654321" : "123456" });
@@ -225,6 +243,28 @@ describe.each(backends)("second factors: TOTP and recovery codes on $name", (bac
       const code = codeFor(account.secret);
       expect((await verify({ challengeId, code: `${code.slice(0, 3)} ${code.slice(3)}` })).status).toBe(200);
     });
+  });
+
+  it("rotates the encryption key: a secret under the old key still works and is re-encrypted under the new one on use", async () => {
+    const deps = app().runtime.deps as { secretBox: ReturnType<typeof createSecretBox> };
+    const original = deps.secretBox;
+    const [oldKey, newKey] = [Buffer.alloc(32, 1), Buffer.alloc(32, 2)];
+    try {
+      deps.secretBox = createSecretBox([oldKey]);
+      const account = await withTotp();
+      const oldId = deps.secretBox.keyId;
+      deps.secretBox = createSecretBox([newKey, oldKey]);
+      expect((await verify({ challengeId: await challengeFor(account.email), code: codeFor(account.secret) })).status).toBe(200);
+      const [row] = await db().select().from(totpFactors).where(eq(totpFactors.userId, account.userId));
+      expect(row!.keyId).toBe(deps.secretBox.keyId);
+      expect(row!.keyId).not.toBe(oldId);
+      // The old key can go now.
+      deps.secretBox = createSecretBox([newKey]);
+      app().clock.advance(30_000);
+      expect((await verify({ challengeId: await challengeFor(account.email), code: codeFor(account.secret) })).status).toBe(200);
+    } finally {
+      deps.secretBox = original;
+    }
   });
 
   describe("recovery codes", () => {

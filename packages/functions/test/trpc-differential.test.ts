@@ -2,7 +2,9 @@ import { ServiceUnavailableError } from "@authlith/core";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pgliteBackend, testHmacSecret, testSigningKeys } from "../../core/test/support";
+import * as OTPAuth from "otpauth";
 import { PROCEDURE_TYPES } from "../src/procedures";
+import { softAuthenticator } from "./support/authenticator";
 import { APP_ORIGIN, bearer, COOKIE_NAME, PASSWORD, startTestApp, tokenTransport, type ClientOptions, type Reply, type RequestOptions, type TestApp } from "./support/app";
 
 /**
@@ -206,10 +208,54 @@ async function script(app: TestApp, send: Send): Promise<Step[]> {
   await step("account.confirmEmailChange", browser, post("account.confirmEmailChange", { token: decodeURIComponent(moveLink.split("#token=")[1]!) }));
   await step("account.delete wrong", browser, post("account.delete", { password: "nope nope nope" }, bearer(thirdToken)));
   await step("account.delete", browser, post("account.delete", { password: PASSWORD }, bearer(thirdToken)));
+
+  // Second factors: an authenticator app, recovery codes, passkeys (a software authenticator).
+  const mfaUser = await step("register for mfa", native, post("auth.register", { email: "mfa@example.com", password: PASSWORD }, tokenTransport));
+  const mfaAuth = bearer((dataOf(mfaUser) as { accessToken: string }).accessToken);
+  await step("mfa.status", native, get("mfa.status", undefined, mfaAuth));
+  await step("mfa.stepUpOptions without passkeys", native, post("mfa.stepUpOptions", undefined, mfaAuth));
+  const enrolled = dataOf(await step("mfa.totp.enroll", native, post("mfa.totp.enroll", undefined, mfaAuth))) as { secret: string };
+  const totp = new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(enrolled.secret) });
+  const code = () => totp.generate({ timestamp: app.clock.now() });
+  await step("mfa.totp.confirm bad code", native, post("mfa.totp.confirm", { code: "12345" }, mfaAuth));
+  await step("mfa.totp.confirm", native, post("mfa.totp.confirm", { code: code() }, mfaAuth));
+  app.clock.advance(30_000);
+  const challenge = dataOf(await step("login with a second factor", native, post("auth.login", { email: "mfa@example.com", password: PASSWORD }, tokenTransport))) as {
+    challengeId: string;
+  };
+  await step("verifyMfa two proofs", native, post("auth.verifyMfa", { challengeId: challenge.challengeId, code: code(), recoveryCode: "abcde-fghij" }));
+  await step("verifyMfa wrong recovery code", native, post("auth.verifyMfa", { challengeId: challenge.challengeId, recoveryCode: "abcde-fghjk" }));
+  await step("verifyMfa (cookie)", browser, post("auth.verifyMfa", { challengeId: challenge.challengeId, code: code() }));
+  await step("verifyMfa spent challenge", native, post("auth.verifyMfa", { challengeId: challenge.challengeId, code: code() }));
+  await step("mfa.recoveryCodes.regenerate", native, post("mfa.recoveryCodes.regenerate", undefined, mfaAuth));
+  const authenticator = softAuthenticator({ origin: APP_ORIGIN });
+  const registration = dataOf(await step("mfa.passkey.registrationOptions", native, post("mfa.passkey.registrationOptions", undefined, mfaAuth))) as {
+    challengeId: string;
+    options: never;
+  };
+  const created = authenticator.create(registration.options);
+  const added = dataOf(
+    await step("mfa.passkey.verifyRegistration", native, post("mfa.passkey.verifyRegistration", { challengeId: registration.challengeId, response: created, name: "Key" }, mfaAuth)),
+  ) as { passkey: { id: string } };
+  await step("mfa.passkey.list", native, get("mfa.passkey.list", undefined, mfaAuth));
+  await step("mfa.passkey.rename", native, post("mfa.passkey.rename", { passkeyId: added.passkey.id, name: "Desk key" }, mfaAuth));
+  await step("mfa.passkey.rename unknown", native, post("mfa.passkey.rename", { passkeyId: "00000000-0000-4000-8000-000000000000", name: "x" }, mfaAuth));
+  const passkeyStart = dataOf(await step("passkeyOptions", native, post("auth.passkeyOptions"))) as { challengeId: string; options: never };
+  await step("passkeyLogin", native, post("auth.passkeyLogin", { challengeId: passkeyStart.challengeId, response: authenticator.get(passkeyStart.options) }, tokenTransport));
+  await step("passkeyLogin spent challenge", native, post("auth.passkeyLogin", { challengeId: passkeyStart.challengeId, response: authenticator.get(passkeyStart.options) }, tokenTransport));
+  const stepUp = dataOf(await step("mfa.stepUpOptions", native, post("mfa.stepUpOptions", undefined, mfaAuth))) as { challengeId: string; options: never };
+  await step("mfa.passkey.delete without a factor", native, post("mfa.passkey.delete", { passkeyId: added.passkey.id }, mfaAuth));
+  await step("mfa.passkey.delete", native, post("mfa.passkey.delete", { passkeyId: added.passkey.id, passkey: { challengeId: stepUp.challengeId, response: authenticator.get(stepUp.options) } }, mfaAuth));
+  app.clock.advance(30_000);
+  await step("mfa.totp.disable", native, post("mfa.totp.disable", { password: PASSWORD, code: code() }, mfaAuth));
   return steps;
 }
 
 const RANDOM = [
+  /data:image\/svg\+xml;base64,[A-Za-z0-9+/=]+/g, // QR codes
+  /otpauth:\/\/totp\/[^"]+/g, // TOTP URIs (random secrets)
+  /(?<="(?:id|rawId|challenge)":")[A-Za-z0-9_-]{16,}(?=")/g, // WebAuthn ids and challenges
+  /\b[0-9a-z]{5}-[0-9a-z]{5}\b/g, // recovery codes
   /eyJ[\w-]+\.[\w-]+\.[\w-]+/g, // JWTs
   /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, // UUIDs
   /[A-Za-z0-9_-]{32,}/g, // opaque tokens (refresh, device)
