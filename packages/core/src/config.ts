@@ -72,7 +72,7 @@ export const AuthConfigSchema = z.object({
   /** How recent a sign-in must be for sensitive operations done without the password (docs/security.md §22). */
   reauthSeconds: int(60, 3600, 300),
   sessionAbsoluteTtlSeconds: int(1, FOREVER, 30 * DAY),
-  /** Second factors (docs/security.md §40–45). */
+  /** Second factors (docs/security.md §27–28, §40–42). */
   mfa: z._default(
     z.object({
       /** How long a sign-in waits for its second factor, and a passkey ceremony for its answer. */

@@ -225,6 +225,17 @@ describe.each(backends)("second factors: TOTP and recovery codes on $name", (bac
       expect(refused.raw).not.toContain("challengeId");
     });
 
+    it("stays on after a password reset: the mailed link replaces the password, not the second factor", async () => {
+      const account = await withTotp();
+      data(await client().mutate("account.requestPasswordReset", { email: account.email }));
+      const link = outbox().lastTo(account.email, "password_reset")!.link!;
+      const token = decodeURIComponent(link.split("#token=")[1]!);
+      data(await client().mutate("account.resetPassword", { token, newPassword: "a brand new passphrase" }));
+      const body = data(await login(account.email, "a brand new passphrase"));
+      expect(body).toMatchObject({ mfaRequired: true, methods: ["totp", "recovery_code"] });
+      expect(body.accessToken).toBeUndefined();
+    });
+
     it("refuses the second step for an account disabled meanwhile", async () => {
       const account = await withTotp();
       const challengeId = await challengeFor(account.email);

@@ -4,7 +4,7 @@ import { hmacSha256, randomSecret } from "../crypto";
 import type { Deps } from "../deps";
 
 /**
- * Recovery codes (docs/security.md §42): ten per account, single use, shown once. Each is 50
+ * Recovery codes (docs/security.md §28): ten per account, single use, shown once. Each is 50
  * random bits in Crockford's base32 (`xxxxx-xxxxx`: no I, L, O or U to misread); only an HMAC
  * under the server's key is stored, so a copy of the database alone cannot test guesses offline.
  * Online guesses spend the account's second-factor budget like TOTP codes.

@@ -4,7 +4,7 @@ import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } f
  * Encryption at rest for second-factor secrets (TOTP seeds): AES-256-GCM under a key derived with
  * HKDF-SHA256 from a server secret, each ciphertext tagged with its key's id. The first secret
  * encrypts; every listed one decrypts, so a secret can rotate: add the new one first, and each
- * secret is re-encrypted under it the next time it is used (docs/security.md §41).
+ * secret is re-encrypted under it the next time it is used (docs/security.md §27).
  */
 export interface SecretBox {
   /** The id of the key that encrypts. */

@@ -8,7 +8,7 @@ import { checkFactor, clearMfaBudgetSql, methodOf, recordFactorFailure, spendMfa
 import type { AuthenticationResponseJSON } from "./webauthn";
 
 /**
- * Proofs for changing an account's second factors (docs/security.md §44). Adding a factor or new
+ * Proofs for changing an account's second factors (docs/security.md §42). Adding a factor or new
  * recovery codes takes a recent sign-in, or else the password and, on an account that already
  * has a factor, a second factor too: recovery codes minted with a password alone would turn a
  * stolen password into a bypass. Removing a factor always takes a second factor, and removing the

@@ -10,7 +10,7 @@ import { describeError } from "../log";
 export type { AuthenticationResponseJSON, RegistrationResponseJSON, PublicKeyCredentialCreationOptionsJSON, PublicKeyCredentialRequestOptionsJSON };
 
 /**
- * WebAuthn ceremonies through @simplewebauthn/server (docs/security.md §43). The library is loaded
+ * WebAuthn ceremonies through @simplewebauthn/server (docs/security.md §41). The library is loaded
  * on first use: a sign-in with a password never pays for its parsing at cold start.
  */
 const library = () => import("@simplewebauthn/server");

@@ -27,7 +27,7 @@ import {
 
 type Authed = Context & { auth: { userId: string; sessionId: string; authTime: number } };
 
-/** The step-up proofs of a request, for core (docs/security.md §44). */
+/** The step-up proofs of a request, for core (docs/security.md §42). */
 function stepUp(ctx: Authed, input: z.output<typeof stepUpInput> | undefined): StepUpInput {
   const proof =
     input?.code !== undefined
