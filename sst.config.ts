@@ -230,8 +230,10 @@ export default $config({
       concurrency: $dev ? undefined : { reserved: settings.limits.authConcurrency },
       vpc: functionVpc,
       link: [serviceDatabase, redis, signingKeys, hmacSecret, ...(email ? [email] : [])],
-      // The SES client comes with the Lambda runtime (AWS SDK v3): not bundled, never parsed at cold start.
-      nodejs: { install: nativeInstall, minify: true, esbuild: { external: [...RUNTIME_PROVIDED] } },
+      // The SES client comes with the Lambda runtime (AWS SDK v3): not bundled, never parsed at cold
+      // start. Splitting: what is imported on first use (the WebAuthn library) is a chunk of its
+      // own, so a cold start does not parse it.
+      nodejs: { install: nativeInstall, minify: true, splitting: true, esbuild: { external: [...RUNTIME_PROVIDED] } },
       environment: {
         AUTHLITH_ISSUER: api.url,
         AUTHLITH_ALLOWED_ORIGINS: deploy.allowedOrigins.join(","),

@@ -96,7 +96,7 @@ async function measureIn(
   runs: number,
   betterAuth: Awaited<ReturnType<typeof prepareBetterAuth>>,
 ) {
-  const bundle = await bundleFunction({ handler: "packages/functions/src/handler.handler", out: dir, install: ["@node-rs/argon2"], external: RUNTIME_PROVIDED });
+  const bundle = await bundleFunction({ handler: "packages/functions/src/handler.handler", out: dir, install: ["@node-rs/argon2"], external: RUNTIME_PROVIDED, splitting: true });
   await installFromWorkspace(dir, ["@node-rs/argon2"]);
   const floor = await bundleFunction({ handler: "bench/lib/cold-floor.handler", out: dir });
   const peer = await bundleFunction({ handler: "bench/lib/cold-better-auth.handler", out: dir });
@@ -147,6 +147,7 @@ async function measureIn(
   const over = (subject: Subject) => summarize(samples[subject].map((ms, i) => ms - samples.bare[i]!));
   return {
     bundleBytes: bundle.bytes,
+    bundleTotalBytes: bundle.totalBytes,
     floorBundleBytes: floor.bytes,
     betterAuthBundleBytes: peer.bytes,
     bareNode: summarize(samples.bare),

@@ -88,7 +88,7 @@ describe.each([
     expect(build.links.HmacSecret.value).toBe(secrets.SST_SECRET_HmacSecret);
     // nodejs.install: the addon goes to node_modules for the target architecture, at the
     // version the functions package declares; the bundle is minified.
-    expect(build.properties).toMatchObject({ minify: true, architecture: "arm64", esbuild: { external: ["@aws-sdk/client-sesv2"] } });
+    expect(build.properties).toMatchObject({ minify: true, splitting: true, architecture: "arm64", esbuild: { external: ["@aws-sdk/client-sesv2"] } });
     expect(build.properties.install).toEqual(Object.fromEntries(NATIVE_PACKAGES.map((name) => [name, functionsPackage.dependencies[name]])));
     expect(build.properties.install["@node-rs/argon2"]).toMatch(/^\^?\d/);
   });

@@ -18,6 +18,11 @@ export interface BundleOptions {
   /** Left out of the bundle and not installed: the runtime provides them (RUNTIME_PROVIDED). */
   external?: readonly string[];
   copyFiles?: { from: string; to: string }[];
+  /**
+   * `nodejs.splitting` (as sst.config.ts sets it for the API): a dynamically imported module goes
+   * to a chunk of its own, loaded on first use, not parsed at cold start.
+   */
+  splitting?: boolean;
 }
 
 export interface Bundle {
@@ -25,7 +30,12 @@ export interface Bundle {
   /** The ES module Lambda imports, relative to `dir`. */
   file: string;
   exportName: string;
+  /** What a cold start loads: the entry and the chunks it imports statically. */
   bytes: number;
+  /** Every file written, lazily loaded chunks included. */
+  totalBytes: number;
+  /** The output files a cold start loads (metafile paths). */
+  eager: string[];
   metafile: Metafile;
   /** Imports left to the runtime: Node built-ins and installed packages. */
   externals: string[];
@@ -46,7 +56,15 @@ export async function bundleFunction(options: BundleOptions): Promise<Bundle> {
     entryPoints: [join(ROOT, `${source}.ts`)],
     // Metafile inputs relative to the repository root, as SST (run from the root) sees them.
     absWorkingDir: ROOT,
-    outfile,
+    ...(options.splitting
+      ? {
+          splitting: true,
+          outdir: join(options.out, dirname(file)),
+          entryNames: "[name]",
+          chunkNames: "chunks/[name]-[hash]",
+          outExtension: { ".js": ".mjs" },
+        }
+      : { outfile }),
     bundle: true,
     platform: "node",
     format: "esm",
@@ -80,7 +98,20 @@ export async function bundleFunction(options: BundleOptions): Promise<Bundle> {
   for (const input of Object.values(result.metafile.inputs)) {
     for (const imported of input.imports) if (imported.external) externals.add(imported.path);
   }
-  return { dir: options.out, file, exportName, bytes: (await stat(outfile)).size, metafile: result.metafile, externals: [...externals].sort() };
+  // The entry's own bytes and those of every chunk it imports statically, transitively.
+  const outputs = result.metafile.outputs;
+  const entry = Object.keys(outputs).find((path) => outputs[path]!.entryPoint)!;
+  const eager = new Set<string>();
+  const visit = (path: string) => {
+    if (eager.has(path)) return;
+    eager.add(path);
+    for (const imported of outputs[path]!.imports) if (imported.kind === "import-statement" && outputs[imported.path]) visit(imported.path);
+  };
+  visit(entry);
+  const sizeOf = async (path: string) => (await stat(join(ROOT, path))).size;
+  const bytes = (await Promise.all([...eager].map(sizeOf))).reduce((a, b) => a + b, 0);
+  const totalBytes = (await Promise.all(Object.keys(outputs).map(sizeOf))).reduce((a, b) => a + b, 0);
+  return { dir: options.out, file, exportName, bytes, totalBytes, eager: [...eager], metafile: result.metafile, externals: [...externals].sort() };
 }
 
 const BUILTINS = new Set(builtinModules.flatMap((name) => [name, `node:${name}`]));
