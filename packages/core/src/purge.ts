@@ -1,4 +1,5 @@
-import { and, inArray, isNull, lt, or } from "drizzle-orm";
+import { and, inArray, isNull, lt, or, type SQL } from "drizzle-orm";
+import type { PgColumn, PgTable } from "drizzle-orm/pg-core";
 import type { Clock } from "./clock";
 import type { Db } from "./db/client";
 import { accountTokens } from "./db/account-tokens.sql";
@@ -64,59 +65,21 @@ export async function purgeExpired(deps: { db: Db; clock: Clock }, options: Purg
   const sessionCutoff = new Date(now - settings.sessionRetentionSeconds * 1000);
   const auditCutoff = new Date(now - settings.auditRetentionSeconds * 1000);
 
-  const sessionBatch = () =>
+  /** One bounded DELETE of the rows of `table` that `where` selects, by their key. */
+  const batchOf = (table: PgTable, key: PgColumn, where: SQL | undefined) => () =>
     db
-      .delete(sessions)
-      .where(
-        inArray(
-          sessions.id,
-          db
-            .select({ id: sessions.id })
-            .from(sessions)
-            .where(
-              or(
-                lt(sessions.absoluteExpiresAt, sessionCutoff),
-                lt(sessions.idleExpiresAt, sessionCutoff),
-                lt(sessions.revokedAt, sessionCutoff),
-              ),
-            )
-            .limit(settings.batchSize),
-        ),
-      )
-      .returning({ id: sessions.id });
+      .delete(table)
+      .where(inArray(key, db.select({ id: key }).from(table).where(where).limit(settings.batchSize)))
+      .returning({ id: key });
 
-  const auditBatch = () =>
-    db
-      .delete(auditEvents)
-      .where(
-        inArray(
-          auditEvents.id,
-          db.select({ id: auditEvents.id }).from(auditEvents).where(lt(auditEvents.createdAt, auditCutoff)).limit(settings.batchSize),
-        ),
-      )
-      .returning({ id: auditEvents.id });
-
-  const tokenBatch = () =>
-    db
-      .delete(accountTokens)
-      .where(
-        inArray(
-          accountTokens.id,
-          db.select({ id: accountTokens.id }).from(accountTokens).where(lt(accountTokens.expiresAt, new Date(now))).limit(settings.batchSize),
-        ),
-      )
-      .returning({ id: accountTokens.id });
-
-  const challengeBatch = () =>
-    db
-      .delete(mfaChallenges)
-      .where(
-        inArray(
-          mfaChallenges.idHash,
-          db.select({ id: mfaChallenges.idHash }).from(mfaChallenges).where(lt(mfaChallenges.expiresAt, new Date(now))).limit(settings.batchSize),
-        ),
-      )
-      .returning({ id: mfaChallenges.idHash });
+  const sessionBatch = batchOf(
+    sessions,
+    sessions.id,
+    or(lt(sessions.absoluteExpiresAt, sessionCutoff), lt(sessions.idleExpiresAt, sessionCutoff), lt(sessions.revokedAt, sessionCutoff)),
+  );
+  const auditBatch = batchOf(auditEvents, auditEvents.id, lt(auditEvents.createdAt, auditCutoff));
+  const tokenBatch = batchOf(accountTokens, accountTokens.id, lt(accountTokens.expiresAt, new Date(now)));
+  const challengeBatch = batchOf(mfaChallenges, mfaChallenges.idHash, lt(mfaChallenges.expiresAt, new Date(now)));
 
   const removedSessions = await deleteInBatches(sessionBatch, settings);
   const removedAudit = await deleteInBatches(auditBatch, settings);
