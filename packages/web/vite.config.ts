@@ -10,7 +10,7 @@ export default defineConfig({
   // Pre-bundled once at start (React is CommonJS); @authlith/client is a workspace package served as source.
   optimizeDeps: {
     noDiscovery: true,
-    include: ["react", "react/jsx-runtime", "react/jsx-dev-runtime", "react-dom/client", "@tanstack/react-query", "@trpc/client", "@trpc/tanstack-react-query", "@trpc/server/observable"],
+    include: ["react", "react/jsx-runtime", "react/jsx-dev-runtime", "react-dom/client", "@tanstack/react-query", "@trpc/client", "@trpc/tanstack-react-query", "@trpc/server/observable", "@simplewebauthn/browser"],
   },
   build: { outDir: "dist", target: "es2022" },
 });

@@ -3,10 +3,12 @@ import { AuthClientError, networkError, notSignedIn } from "./errors.js";
 import { createTRPCClient, type TRPCClient } from "@trpc/client";
 import { authLink } from "./link.js";
 import type { AppRouter } from "./router.js";
+import type { MfaSettings, MfaSignIn } from "./mfa.js";
+import { createMfaSettings, createMfaSignIn } from "./mfa-client.js";
 import { authlithHttpLink, createRpc } from "./rpc.js";
 import { memoryStorage, type TokenStorage } from "./storage.js";
 import { createTabs, noTabs, type HeldToken } from "./tabs.js";
-import type { LoginInput, Me, RegisterInput, RegisterResult, SessionInfo, TokenResponse, User } from "./types.js";
+import type { LoginInput, LoginResult, Me, RegisterInput, RegisterResult, SessionInfo, SignedIn, TokenResponse, User } from "./types.js";
 
 /** Why a session ended: `logout` (here or in another tab), `revoked` (from another device), `expired`. */
 export type SignedOutReason = "logout" | "expired" | "revoked";
@@ -59,7 +61,7 @@ export interface AuthSession {
   accessTokenExpiresAt: Date;
 }
 
-export interface AuthClient {
+export interface AuthClient extends MfaSignIn {
   readonly transport: "cookie" | "token";
   /**
    * The typed tRPC client (`@trpc/client`) for every procedure of authlith's router, including
@@ -75,11 +77,13 @@ export interface AuthClient {
    */
   register(input: RegisterInput): Promise<RegisterResult>;
   /**
-   * Signs in. Fails with kind "invalid_credentials" (wrong pair, locked, disabled: one answer),
-   * "rate_limited", or, for the right password of an account whose address is not confirmed yet,
-   * kind "forbidden" reason EMAIL_NOT_VERIFIED (a fresh link was mailed).
+   * Signs in: `{ status: "signed_in", ... }`, or for an account with a second factor
+   * `{ status: "mfa_required", challengeId, methods, ... }`, and no session until `verifyMfa` or
+   * `verifyMfaWithPasskey` finishes it. Fails with kind "invalid_credentials" (wrong pair, locked,
+   * disabled: one answer), "rate_limited", or, for the right password of an account whose address
+   * is not confirmed yet, kind "forbidden" reason EMAIL_NOT_VERIFIED (a fresh link was mailed).
    */
-  login(input: LoginInput): Promise<TokenResponse>;
+  login(input: LoginInput): Promise<LoginResult>;
   /**
    * Confirms the address with the token from a verification link (the app reads it from the
    * link's `#token=`) and the account's password (the link proves the inbox, the password that the
@@ -130,6 +134,8 @@ export interface AuthClient {
      */
     revokeOthers(input?: { password?: string }): Promise<{ revokedSessions: number }>;
   };
+  /** The signed-in user's second factors: authenticator app, recovery codes, passkeys. */
+  readonly mfa: MfaSettings;
   /** Ends this session, here and in every other tab. */
   logout(): Promise<void>;
   /** Ends every session of the user, this one included. */
@@ -260,6 +266,12 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     return token;
   }
 
+  /** A sign-in's tokens (any way of signing in): the session begins as `accept` takes them. */
+  async function signIn(result: TokenResponse): Promise<SignedIn> {
+    await accept(result, "signed_in");
+    return { status: "signed_in", ...result };
+  }
+
   async function forget(reason: SignedOutReason, sessionId: string | null, announce: boolean) {
     if (!announce && sessionId && held?.sessionId && held.sessionId !== sessionId) {
       ended.add(sessionId); // another tab ended an older session, not the one this client holds
@@ -286,7 +298,7 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     }
     const before = held;
     try {
-      const result = await rpc("mutation", "auth", "refresh", refreshToken ? { refreshToken } : undefined);
+      const result = await rpc("mutation", "auth.refresh", refreshToken ? { refreshToken } : undefined);
       // A sign-in (here or in another tab) landed while this refresh was out: that session is the
       // current one, and this late answer must not replace it.
       if (held && held !== before && held.sessionId !== accessTokenTimes(result.accessToken, result.accessTokenExpiresAt, Date.now()).sessionId) {
@@ -383,46 +395,48 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
       return trpc;
     },
     async register(input) {
-      const result = await rpc("mutation", "auth", "register", input);
+      const result = await rpc("mutation", "auth.register", input);
       if ("status" in result) return { status: result.status };
-      await accept(result, "signed_in");
-      return { status: "signed_in", ...result };
+      return signIn(result);
     },
     async login(input) {
       const deviceToken = input.deviceToken ?? (transport === "token" ? await deviceStorage.get() : null);
-      const result = await rpc("mutation", "auth", "login", deviceToken ? { ...input, deviceToken } : input);
-      await accept(result, "signed_in");
-      return result;
+      const result = await rpc("mutation", "auth.login", deviceToken ? { ...input, deviceToken } : input);
+      if (!("mfaRequired" in result)) return signIn(result);
+      const { mfaRequired: _, ...challenge } = result; // a second factor is due: nothing held or stored yet
+      return { status: "mfa_required", ...challenge };
     },
+    ...createMfaSignIn(rpc, signIn),
     async verifyEmail(input) {
-      const { email } = await rpc("mutation", "account", "verifyEmail", input);
+      const { email } = await rpc("mutation", "account.verifyEmail", input);
       // The new claim arrives with the next access token: take it now.
       if (held) await renew(null, null, true).catch(() => null);
       return { email };
     },
     requestVerification: () =>
-      authed((token) => rpc("mutation", "account", "requestVerification", undefined, token)).then((r) => ({ alreadyVerified: r.alreadyVerified })),
-    requestPasswordReset: (input) => rpc("mutation", "account", "requestPasswordReset", input).then(() => {}),
-    resetPassword: (input) => rpc("mutation", "account", "resetPassword", input).then(() => {}),
+      authed((token) => rpc("mutation", "account.requestVerification", undefined, token)).then((r) => ({ alreadyVerified: r.alreadyVerified })),
+    requestPasswordReset: (input) => rpc("mutation", "account.requestPasswordReset", input).then(() => {}),
+    resetPassword: (input) => rpc("mutation", "account.resetPassword", input).then(() => {}),
     changePassword: (input) =>
-      authed((token) => rpc("mutation", "account", "changePassword", input, token)).then((r) => ({ revokedSessions: r.revokedSessions })),
-    changeEmail: (input) => authed((token) => rpc("mutation", "account", "changeEmail", input, token)).then(() => {}),
-    confirmEmailChange: (input) => rpc("mutation", "account", "confirmEmailChange", input).then((r) => ({ email: r.email })),
+      authed((token) => rpc("mutation", "account.changePassword", input, token)).then((r) => ({ revokedSessions: r.revokedSessions })),
+    changeEmail: (input) => authed((token) => rpc("mutation", "account.changeEmail", input, token)).then(() => {}),
+    confirmEmailChange: (input) => rpc("mutation", "account.confirmEmailChange", input).then((r) => ({ email: r.email })),
     async deleteAccount(input) {
       const sessionId = held?.sessionId ?? null;
-      await authed((token) => rpc("mutation", "account", "delete", input, token));
+      await authed((token) => rpc("mutation", "account.delete", input, token));
       await forget("logout", sessionId, true);
     },
     restore,
-    me: () => authed((token) => rpc("query", "auth", "me", undefined, token)),
+    me: () => authed((token) => rpc("query", "auth.me", undefined, token)),
     sessions: {
-      list: () => authed((token) => rpc("query", "session", "list", undefined, token)).then((r) => r.sessions),
-      revoke: (sessionId) => authed((token) => rpc("mutation", "session", "revoke", { sessionId }, token)).then(() => {}),
+      list: () => authed((token) => rpc("query", "session.list", undefined, token)).then((r) => r.sessions),
+      revoke: (sessionId) => authed((token) => rpc("mutation", "session.revoke", { sessionId }, token)).then(() => {}),
       revokeOthers: (input) =>
-        authed((token) => rpc("mutation", "session", "revokeOthers", input, token)).then((r) => ({
+        authed((token) => rpc("mutation", "session.revokeOthers", input, token)).then((r) => ({
           revokedSessions: r.revokedSessions,
         })),
     },
+    mfa: createMfaSettings(rpc, authed),
     async logout() {
       // After this client's own refresh in flight (so the token ended is the newest one), and in
       // turn with the other tabs' refreshes: none of them is rotating the token being ended.
@@ -431,7 +445,7 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
         const refreshToken = transport === "token" ? ((await storage.get()) ?? undefined) : undefined;
         const sessionId = held?.sessionId ?? null;
         try {
-          await rpc("mutation", "auth", "logout", refreshToken ? { refreshToken } : undefined, held?.accessToken);
+          await rpc("mutation", "auth.logout", refreshToken ? { refreshToken } : undefined, held?.accessToken);
         } finally {
           await forget("logout", sessionId, true);
         }
@@ -441,7 +455,7 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
       await refreshing?.catch(() => null);
       const sessionId = held?.sessionId ?? null;
       try {
-        const result = await authed((token) => rpc("mutation", "auth", "logoutAll", undefined, token));
+        const result = await authed((token) => rpc("mutation", "auth.logoutAll", undefined, token));
         return { revokedSessions: result.revokedSessions };
       } finally {
         await forget("logout", sessionId, true);

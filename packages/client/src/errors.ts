@@ -17,6 +17,14 @@ export type AuthErrorKind =
   | "unavailable"
   /** No answer: offline, DNS, CORS refusal, connection reset, or `reason` TIMEOUT. */
   | "network"
+  /** The user dismissed the browser's passkey prompt, or let it time out (reason PASSKEY_CANCELLED). */
+  | "cancelled"
+  /**
+   * The browser could not run a passkey ceremony: `reason` PASSKEY_UNSUPPORTED (no WebAuthn
+   * here), PASSKEY_ALREADY_REGISTERED (this authenticator already holds one for the account),
+   * PASSKEY_NOT_OFFERED (the sign-in offers no passkey), or PASSKEY_FAILED (see `cause`).
+   */
+  | "passkey"
   | "unknown";
 
 const BRAND = Symbol.for("authlith.AuthClientError");

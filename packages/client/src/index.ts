@@ -4,7 +4,25 @@ export { AuthClientError } from "./errors.js";
 export type { AuthErrorKind } from "./errors.js";
 export { memoryStorage } from "./storage.js";
 export type { TokenStorage } from "./storage.js";
-export type { LoginInput, Me, RegisterInput, RegisterResult, SessionInfo, TokenResponse, User } from "./types.js";
+export type {
+  LoginInput,
+  LoginResult,
+  Me,
+  MfaChallenge,
+  MfaMethod,
+  MfaStatus,
+  PasskeyInfo,
+  RegisterInput,
+  RegisterResult,
+  SessionInfo,
+  SignedIn,
+  StepUpProof,
+  TokenResponse,
+  TotpEnrolment,
+  User,
+  VerifyMfaInput,
+} from "./types.js";
+export type { MfaSettings, MfaSignIn } from "./mfa.js";
 export { authLink, authHeaders, type AccessTokenSource } from "./link.js";
 export type { AppRouter } from "./router.js";
 export { toAuthClientError } from "./trpc-errors.js";

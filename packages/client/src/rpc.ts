@@ -8,12 +8,20 @@ import type { AppRouter } from "./router.js";
 type Inputs = inferRouterInputs<AppRouter>;
 type Outputs = inferRouterOutputs<AppRouter>;
 type Kinds = ProcedureTypes<AppRouter>;
-export type Namespace = keyof Inputs & keyof Outputs & string;
-export type MethodOf<N extends Namespace> = keyof Inputs[N] & keyof Outputs[N] & string;
-export type InputOf<N extends Namespace, M extends MethodOf<N>> = Inputs[N][M];
-export type OutputOf<N extends Namespace, M extends MethodOf<N>> = Outputs[N][M];
+/** A procedure's dotted path, nested routers included: "auth.login", "mfa.totp.enroll". */
+export type ProcedurePath = keyof Kinds & string;
+/** The member of `T` at a dotted path. */
+type At<T, P extends string> = P extends `${infer Head}.${infer Rest}`
+  ? Head extends keyof T
+    ? At<T[Head], Rest>
+    : never
+  : P extends keyof T
+    ? T[P]
+    : never;
+export type InputOf<P extends ProcedurePath> = At<Inputs, P>;
+export type OutputOf<P extends ProcedurePath> = At<Outputs, P>;
 /** "query" or "mutation", as the router declares it: a call with the wrong kind does not compile. */
-export type KindOf<N extends Namespace, M extends MethodOf<N>> = `${N}.${M}` extends keyof Kinds ? Kinds[`${N}.${M}`] : never;
+export type KindOf<P extends ProcedurePath> = Kinds[P];
 
 export interface RpcOptions {
   /** Base URL of the service, without a trailing slash. */
@@ -26,13 +34,7 @@ export interface RpcOptions {
   timeoutMs: number;
 }
 
-export type Rpc = <N extends Namespace, M extends MethodOf<N>>(
-  kind: KindOf<N, M>,
-  namespace: N,
-  method: M,
-  input: InputOf<N, M>,
-  accessToken?: string,
-) => Promise<OutputOf<N, M>>;
+export type Rpc = <P extends ProcedurePath>(kind: KindOf<P>, path: P, input: InputOf<P>, accessToken?: string) => Promise<OutputOf<P>>;
 
 /**
  * `fetch` for the tRPC links: credentials as the transport needs, and an answer that is not JSON
@@ -73,15 +75,14 @@ export function authlithHttpLink(options: RpcOptions) {
  */
 export function createRpc(options: RpcOptions): Rpc {
   const client = createTRPCUntypedClient<AppRouter>({ links: [authlithHttpLink(options)] });
-  return async (kind, namespace, method, input, accessToken) => {
+  return async (kind, path, input, accessToken) => {
     const signal = AbortSignal.timeout(options.timeoutMs);
     const opts = { signal, context: accessToken ? { [TOKEN_CONTEXT]: accessToken } : {} };
-    const path = `${namespace}.${method}`;
     // A mutation always has a body (`{}` when it takes nothing): tRPC 11.22.1's own adapter,
     // the server's fallback transport, refuses one without (decision 0003).
     const body = kind === "mutation" && input === undefined ? {} : input;
     try {
-      return (await (kind === "query" ? client.query(path, input, opts) : client.mutation(path, body, opts))) as OutputOf<typeof namespace, typeof method>;
+      return (await (kind === "query" ? client.query(path, input, opts) : client.mutation(path, body, opts))) as OutputOf<typeof path>;
     } catch (error) {
       throw toAuthClientError(error, signal);
     }

@@ -9,7 +9,7 @@ import { authHeaders, authLink, AuthClientError, createAuthClient, memoryStorage
 import { initTRPC, TRPCError } from "@trpc/server";
 import { createHTTPServer } from "@trpc/server/adapters/standalone";
 import { createTRPCClient, httpBatchLink, httpLink, TRPCClientError } from "@trpc/client";
-import { freePort, observedFetch, PASSWORD, refreshGeneration, startDevServer, uniqueEmail, type DevServer } from "./support/server";
+import { expectSignedIn, freePort, observedFetch, PASSWORD, refreshGeneration, startDevServer, uniqueEmail, type DevServer } from "./support/server";
 
 const MINUTE = 60_000;
 
@@ -283,7 +283,7 @@ describe("sign-in and errors, against a real dev server", () => {
     await expect(newClient().client.login({ email, password: PASSWORD })).rejects.toMatchObject({ kind: "rate_limited" });
 
     // The owner's client sends its device token back and signs in.
-    const signedIn = await owner.client.login({ email, password: PASSWORD });
+    const signedIn = expectSignedIn(await owner.client.login({ email, password: PASSWORD }));
     expect(signedIn.user.email).toBe(email);
     expect(deviceStorage.written.includes(null)).toBe(false); // logout kept it
   });

@@ -40,6 +40,8 @@ export interface PublicErrorData {
   reason?: string;
   retryAfterSeconds?: number;
   fieldErrors?: Record<string, string[]>;
+  /** Second-factor codes the sign-in's challenge still takes after a wrong one (0: sign in again). */
+  attemptsLeft?: number;
 }
 
 export function publicError(code: TRPC_ERROR_CODE_KEY, message: string, data?: PublicErrorData): TRPCError {

@@ -158,7 +158,13 @@ describe.each(backends)("second factors: TOTP and recovery codes on $name", (bac
     it("spends a challenge: five tries, five minutes, one sign-in", async () => {
       const account = await withTotp();
       const challengeId = await challengeFor(account.email);
-      for (let i = 0; i < 5; i++) expect(errorOf(await verify({ challengeId, code: "000000" }))).toMatchObject({ reason: "INVALID_MFA_CODE" });
+      const wrongCode = codeFor(account.secret) === "000000" ? "111111" : "000000";
+      // Each wrong code says how many tries are left; the fifth says to sign in again.
+      for (let i = 0; i < 5; i++) {
+        const refused = await verify({ challengeId, code: wrongCode });
+        expect(refused.body.error.data).toMatchObject({ reason: "INVALID_MFA_CODE", attemptsLeft: 4 - i });
+        expect(refused.body.error.message).toBe(i < 4 ? "That code is not correct" : "That code is not correct; sign in again");
+      }
       expect(errorOf(await verify({ challengeId, code: codeFor(account.secret) }))).toMatchObject({ code: "UNAUTHORIZED", reason: "MFA_CHALLENGE_INVALID" });
 
       const expiring = await challengeFor(account.email);
@@ -315,6 +321,17 @@ describe.each(backends)("second factors: TOTP and recovery codes on $name", (bac
       expect(errorOf(await client().mutate("mfa.recoveryCodes.regenerate", undefined, stale))).toMatchObject({ reason: "REAUTHENTICATION_REQUIRED" });
       expect(errorOf(await client().mutate("mfa.recoveryCodes.regenerate", { password: PASSWORD }, stale))).toMatchObject({ code: "FORBIDDEN", reason: "SECOND_FACTOR_REQUIRED" });
       expect(data(await client().mutate("mfa.recoveryCodes.regenerate", { password: PASSWORD, code: codeFor(account.secret) }, stale)).recoveryCodes).toHaveLength(10);
+    });
+
+    it("checks a proof that is given even when a recent sign-in would do without it", async () => {
+      const account = await withTotp();
+      const fresh = data(await verify({ challengeId: await challengeFor(account.email), code: codeFor(account.secret) }));
+      const auth = bearer(fresh.accessToken);
+      app().clock.advance(30_000);
+      const wrong = codeFor(account.secret) === "000000" ? "111111" : "000000";
+      expect(errorOf(await client().mutate("mfa.recoveryCodes.regenerate", { code: wrong }, auth))).toMatchObject({ code: "FORBIDDEN", reason: "INVALID_MFA_CODE" });
+      expect(errorOf(await client().mutate("mfa.recoveryCodes.regenerate", { password: "not the password" }, auth))).toMatchObject({ reason: "INVALID_PASSWORD" });
+      expect(data(await client().mutate("mfa.recoveryCodes.regenerate", { code: codeFor(account.secret) }, auth)).recoveryCodes).toHaveLength(10);
     });
   });
 

@@ -162,6 +162,16 @@ describe.each(backends)("passkeys on $name", (backend) => {
     const step = data(await client().mutate("mfa.stepUpOptions", undefined, auth));
     const proof = { challengeId: step.challengeId, response: authenticator.get(step.options) };
     expect(errorOf(await client().mutate("mfa.passkey.delete", { passkeyId: added.id, passkey: proof }, auth))).toMatchObject({ reason: "REAUTHENTICATION_REQUIRED" });
+    // A spent or unknown step-up challenge asks for a fresh one, not for another code.
+    const spent = data(await client().mutate("mfa.stepUpOptions", undefined, auth));
+    const answer = authenticator.get(spent.options);
+    expect(data(await client().mutate("mfa.passkey.rename", { passkeyId: added.id, name: "Work laptop" }, auth)).passkey.name).toBe("Work laptop");
+    const once = await client().mutate("mfa.passkey.delete", { passkeyId: added.id, password: "wrong password", passkey: { challengeId: spent.challengeId, response: answer } }, auth);
+    expect(errorOf(once)).toMatchObject({ reason: "INVALID_PASSWORD" });
+    expect(errorOf(await client().mutate("mfa.passkey.delete", { passkeyId: added.id, password: PASSWORD, passkey: { challengeId: "B".repeat(43), response: answer } }, auth))).toMatchObject({
+      code: "BAD_REQUEST",
+      reason: "MFA_CHALLENGE_INVALID",
+    });
     const step2 = data(await client().mutate("mfa.stepUpOptions", undefined, auth));
     const deleted = await client().mutate("mfa.passkey.delete", { passkeyId: added.id, password: PASSWORD, passkey: { challengeId: step2.challengeId, response: authenticator.get(step2.options) } }, auth);
     expect(data(deleted)).toEqual({ success: true, mfaEnabled: false });

@@ -1,40 +1,21 @@
-import { AuthClientError, authHeaders, authLink, createAuthClient, toAuthClientError, type SessionEvent, type SessionInfo } from "@authlith/client";
+import { authHeaders, authLink, type MfaChallenge, type SessionEvent, type SessionInfo } from "@authlith/client";
 import { AuthProvider, useAuth, useSession } from "@authlith/client/react";
-import type { AppRouter } from "@authlith/client/router";
-import { QueryClient, QueryClientProvider, useMutation, useQuery } from "@tanstack/react-query";
-import { createTRPCClient, httpBatchLink, TRPCClientError } from "@trpc/client";
-import { createTRPCContext, createTRPCOptionsProxy } from "@trpc/tanstack-react-query";
-import { createContext, useContext, useEffect, useRef, useState, type FormEvent, type ReactNode } from "react";
+import { QueryClientProvider, useMutation, useQuery } from "@tanstack/react-query";
+import { createTRPCClient, httpBatchLink } from "@trpc/client";
+import { createTRPCOptionsProxy } from "@trpc/tanstack-react-query";
+import { useEffect, useRef, useState } from "react";
 import { createRoot } from "react-dom/client";
 import type { NotesRouter } from "./api/notes";
+import { auth, queryClient, TRPCProvider, useTRPC } from "./app-client";
+import { Security } from "./security";
+import { SignIn } from "./sign-in";
+import { Field, Form, Messages, useMessage } from "./ui";
 
-// The API on this page's host name (port 3000) unless VITE_AUTHLITH_URL says otherwise: the
-// refresh cookie is first-party only when the page and the API are on the same site.
-const apiUrl =
-  import.meta.env.VITE_AUTHLITH_URL || `${location.protocol}//${location.hostname}:${import.meta.env.VITE_AUTHLITH_PORT || 3000}`;
-
-// In a browser the client uses the cookie transport: the refresh token stays in an HttpOnly
-// cookie, the access token in memory; tabs of this origin share refreshes and sign-outs.
-const auth = createAuthClient({ url: apiUrl });
-
-const queryClient = new QueryClient({ defaultOptions: { queries: { retry: false, refetchOnWindowFocus: false, staleTime: Infinity } } });
-// authlith's procedures through tRPC's TanStack Query integration, over auth.trpc (authLink inside).
-const { TRPCProvider, useTRPC } = createTRPCContext<AppRouter>();
 // The app's own API (src/api/notes.ts, served at /api): the same tokens, through authLink.
 const notesApi = createTRPCOptionsProxy<NotesRouter>({
   client: createTRPCClient<NotesRouter>({ links: [authLink(auth), httpBatchLink({ url: `${location.origin}/api`, headers: authHeaders })] }),
   queryClient,
 });
-
-// Query results belong to one user: a new sign-in starts from scratch, a sign-out forgets them.
-auth.onSessionChange((event) => {
-  if (event.type === "signed_in") void queryClient.resetQueries();
-  if (event.type === "signed_out") queryClient.clear();
-});
-
-type Say = (text: string | null, kind?: string) => void;
-const MessageContext = createContext<{ say: Say; showError: (error: unknown, form?: HTMLFormElement) => void }>(null!);
-const useMessage = () => useContext(MessageContext);
 
 const SIGNED_OUT_MESSAGES = {
   logout: "You are signed out.",
@@ -42,104 +23,17 @@ const SIGNED_OUT_MESSAGES = {
   expired: "Your session has expired. Please sign in again.",
 } as const;
 
-/** An error from authlith's methods, or from a tRPC call (authlith's or the app's own API), as one kind. */
-const describe = (error: unknown): AuthClientError | null =>
-  AuthClientError.is(error) ? error : error instanceof TRPCClientError ? toAuthClientError(error) : null;
-
-function Messages(props: { children: ReactNode }) {
-  const [message, setMessage] = useState<{ text: string; kind: string } | null>(null);
-  const say: Say = (text, kind = "info") => setMessage(text === null ? null : { text, kind });
-  const session = useSession();
-  const signedOut = useRef(false);
-  signedOut.current = session.status === "signed_out";
-
-  /** Every failure has a `kind`: no message parsing. */
-  function showError(error: unknown, form?: HTMLFormElement) {
-    const e = describe(error);
-    if (!e) {
-      console.error(error);
-      return say("Something went wrong.", "unknown");
-    }
-    switch (e.kind) {
-      case "validation":
-        if (e.reason === "INVALID_TOKEN") return say("This link is invalid or has expired. Ask for a new one.", e.kind);
-        for (const [field, messages] of Object.entries(e.fieldErrors)) {
-          const slot = form?.querySelector<HTMLElement>(`[data-field-error="${CSS.escape(field)}"]`);
-          if (slot) slot.textContent = messages.join(" ");
-        }
-        return say("Please correct the highlighted fields.", e.kind);
-      case "invalid_credentials":
-        return say("Wrong email or password.", e.kind);
-      case "rate_limited":
-        return say(`Too many attempts. Try again in ${e.retryAfterSeconds ?? 60} seconds.`, e.kind);
-      case "conflict":
-        return say("An account with this email already exists.", e.kind);
-      case "network":
-        return say("Cannot reach the server. Check your connection and try again.", e.kind);
-      case "unavailable":
-        return say(`The service is busy. Try again in ${e.retryAfterSeconds ?? 5} seconds.`, e.kind);
-      case "unauthorized":
-        // The client has already signed this page out (see the session events); that message stands.
-        if (signedOut.current || auth.getUser() === null) return;
-        return say("Please sign in again.", e.kind);
-      case "forbidden":
-        if (e.reason === "INVALID_PASSWORD") return say("The password is not correct.", e.kind);
-        if (e.reason === "REAUTHENTICATION_REQUIRED") return say("Please sign in again to do that.", e.kind);
-        if (e.reason === "EMAIL_NOT_VERIFIED") return say("Confirm your email address first: we have sent you a new link.", e.kind);
-        return say("This page's origin is not allowed by the auth server (AUTHLITH_ALLOWED_ORIGINS).", e.kind);
-      default:
-        return say(e.message, e.kind);
-    }
-  }
-
-  return (
-    <MessageContext.Provider value={{ say, showError }}>
-      <p id="message" data-testid="message" role="status" hidden={message === null} data-kind={message?.kind}>
-        {message?.text}
-      </p>
-      {props.children}
-    </MessageContext.Provider>
-  );
-}
-
-/** A form whose fields arrive as strings; errors land in its `[data-field-error]` slots and the message line. */
-function Form(props: { id: string; testid: string; title: string; submit: string; action: (fields: Record<string, string>) => Promise<unknown>; children: ReactNode }) {
-  const { say, showError } = useMessage();
-  async function onSubmit(event: FormEvent<HTMLFormElement>) {
-    event.preventDefault();
-    const form = event.currentTarget;
-    for (const slot of form.querySelectorAll<HTMLElement>("[data-field-error]")) slot.textContent = "";
-    say(null);
-    const fields = Object.fromEntries([...new FormData(form)].map(([key, value]) => [key, String(value)]));
-    try {
-      await props.action(fields);
-      form.reset();
-    } catch (error) {
-      showError(error, form);
-    }
-  }
-  return (
-    <form id={props.id} data-testid={props.testid} noValidate onSubmit={onSubmit}>
-      <h2>{props.title}</h2>
-      {props.children}
-      <button type="submit">{props.submit}</button>
-    </form>
-  );
-}
-
-function Field(props: { label: string; name: string; type?: string; autoComplete?: string; required?: boolean }) {
-  return (
-    <>
-      <label>
-        {props.label} <input name={props.name} type={props.type ?? "text"} autoComplete={props.autoComplete} required={props.required ?? true} />
-      </label>
-      <small data-field-error={props.name}></small>
-    </>
-  );
-}
-
 function SignedOut() {
   const { say } = useMessage();
+  // A sign-in whose password checked out and that waits for its second factor.
+  const [challenge, setChallenge] = useState<MfaChallenge | null>(null);
+  if (challenge) {
+    return (
+      <section id="signed-out">
+        <SignIn challenge={challenge} onChallenge={setChallenge} />
+      </section>
+    );
+  }
   return (
     <section id="signed-out">
       <Form
@@ -157,10 +51,7 @@ function SignedOut() {
         <Field label="Password" name="password" type="password" autoComplete="new-password" />
         <Field label="Name" name="name" autoComplete="name" required={false} />
       </Form>
-      <Form id="login" testid="login-form" title="Sign in" submit="Sign in" action={({ email = "", password = "" }) => auth.login({ email, password })}>
-        <Field label="Email" name="email" type="email" autoComplete="username" />
-        <Field label="Password" name="password" type="password" autoComplete="current-password" />
-      </Form>
+      <SignIn challenge={null} onChallenge={setChallenge} />
       <Form
         id="forgot"
         testid="forgot-form"
@@ -291,12 +182,20 @@ function Profile() {
           Mail me a link
         </button>
       </p>
-      <dl id="me" data-testid="me" data-session-id={me.data?.session.id} data-loads={loads.current || undefined}>
+      <dl
+        id="me"
+        data-testid="me"
+        data-session-id={me.data?.session.id}
+        data-amr={me.data?.session.amr.join(" ")}
+        data-loads={loads.current || undefined}
+      >
         {me.data && [
           ...row("Email", me.data.user.email),
           ...row("Email confirmed", me.data.user.emailVerified ? "yes" : "no"),
           ...row("User id", me.data.user.id),
           ...row("Session id", me.data.session.id),
+          // How this session was signed in (RFC 8176 `amr`): pwd, otp, hwk/swk (a passkey), mfa.
+          ...row("Signed in with", me.data.session.amr.join(", ")),
           ...row("Access token expires", new Date(me.data.accessTokenExpiresAt).toLocaleTimeString()),
         ]}
       </dl>
@@ -406,6 +305,7 @@ function SignedIn() {
       >
         Log out
       </button>
+      <Security />
       <Notes />
       <Form
         id="change-password"

@@ -19,4 +19,4 @@ export { passkeyLogin, passkeyLoginOptions, verifyMfa, type MfaRequired, type Pa
 export type { StepUpError, StepUpInput, StepUpProof } from "./step-up";
 export { confirmTotp, enrollTotp, type ConfirmTotpError, type EnrollTotpError, type TotpEnrolment } from "./totp";
 export { createSecretBox, type SecretBox } from "./secret-box";
-export type { AuthenticationResponseJSON, RegistrationResponseJSON } from "./webauthn";
+export type { AuthenticationResponseJSON, PasskeyCreationOptions, PasskeyRequestOptions, RegistrationResponseJSON } from "./webauthn";

@@ -16,8 +16,8 @@ import {
   authenticationOptions,
   checkRegistration,
   registrationOptions,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
+  type PasskeyCreationOptions,
+  type PasskeyRequestOptions,
   type RegistrationResponseJSON,
 } from "./webauthn";
 
@@ -82,7 +82,7 @@ export async function mfaStatus(deps: Deps, userId: string): Promise<MfaStatus> 
 export async function stepUpOptions(
   deps: Deps,
   userId: string,
-): Promise<Result<{ challengeId: string; options: PublicKeyCredentialRequestOptionsJSON }, "NO_PASSKEYS">> {
+): Promise<Result<{ challengeId: string; options: PasskeyRequestOptions }, "NO_PASSKEYS">> {
   const passkeys = await passkeysOf(deps, userId);
   if (passkeys.length === 0) return fail("NO_PASSKEYS");
   const challenge = newChallenge(deps, "step_up", { userId, webauthn: true });
@@ -152,7 +152,7 @@ export async function passkeyRegistrationOptions(
   deps: Deps,
   meta: RequestMeta,
   input: StepUpInput,
-): Promise<Result<{ challengeId: string; options: PublicKeyCredentialCreationOptionsJSON }, StepUpError>> {
+): Promise<Result<{ challengeId: string; options: PasskeyCreationOptions }, StepUpError>> {
   const authorized = await authorizeMfaChange(deps, meta, input, "add");
   if (!authorized.ok) return authorized;
   const { owner } = authorized.value;

@@ -30,7 +30,7 @@ import {
   counterRegressed,
   passkeyAmr,
   type AuthenticationResponseJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
+  type PasskeyRequestOptions,
   type StoredPasskey,
 } from "./webauthn";
 
@@ -42,7 +42,7 @@ export interface MfaRequired {
   methods: FactorMethod[];
   expiresAt: string;
   /** For `navigator.credentials.get`, when the account has passkeys. */
-  passkeyOptions?: PublicKeyCredentialRequestOptionsJSON;
+  passkeyOptions?: PasskeyRequestOptions;
 }
 
 export type SignedIn = AuthSuccess & { deviceToken: string };
@@ -87,6 +87,7 @@ export async function mfaRequiredAnswer(
 
 interface SpentChallenge {
   user_id: string;
+  attempts: number;
   amr: string[];
   device_id: string | null;
   webauthn_challenge: string | null;
@@ -111,7 +112,7 @@ export async function verifyMfa(
   deps: Deps,
   meta: RequestMeta,
   input: { challengeId: string; proof: SecondFactorProof },
-): Promise<Result<SignedIn, VerifyMfaError>> {
+): Promise<Result<SignedIn, VerifyMfaError> & { attemptsLeft?: number }> {
   if (!CHALLENGE_ID_PATTERN.test(input.challengeId)) return fail("INVALID_CHALLENGE");
   const idHash = challengeHash(input.challengeId);
   const now = deps.clock.now();
@@ -123,11 +124,11 @@ export async function verifyMfa(
       UPDATE mfa_challenges SET attempts = attempts + 1
        WHERE id_hash = ${idHash}::bytea AND purpose = 'login' AND consumed_at IS NULL
          AND expires_at > ${nowIso}::timestamptz AND attempts < ${deps.config.mfa.challengeAttempts}::int
-      RETURNING user_id, amr, device_id, webauthn_challenge
+      RETURNING user_id, attempts, amr, device_id, webauthn_challenge
     ), budget AS (
       ${spendMfaBudgetSql(deps, sql`ch.user_id`, sql`FROM ch WHERE ${guessable}::boolean`)}
     )
-    SELECT ch.user_id, ch.amr, ch.device_id, ch.webauthn_challenge, u.email, u.name,
+    SELECT ch.user_id, ch.attempts, ch.amr, ch.device_id, ch.webauthn_challenge, u.email, u.name,
       u.email_verified_at IS NOT NULL AS email_verified, (extract(epoch FROM u.created_at) * 1000)::float8 AS created_ms,
       (SELECT attempts FROM budget) AS budget_attempts,
       (SELECT (extract(epoch FROM f.window_started_at) * 1000)::float8 FROM mfa_failures f WHERE f.user_id = ch.user_id) AS window_started_ms
@@ -138,10 +139,12 @@ export async function verifyMfa(
 
   const owner = { id: spent.user_id, email: spent.email };
   const method = methodOf(input.proof);
+  // A wrong proof says how many tries the challenge has left (0: the sign-in starts again).
+  const wrong = () => ({ ...fail("INVALID_CODE"), attemptsLeft: Math.max(0, deps.config.mfa.challengeAttempts - spent.attempts) });
   const checked = await checkFactor(deps, spent.user_id, input.proof, spent.webauthn_challenge);
   if (!checked.ok) {
     await recordFactorFailure(deps, meta, owner, method, spent.budget_attempts, checked.cloned);
-    return fail("INVALID_CODE");
+    return wrong();
   }
 
   const user = toPublicUser({ ...spent, id: spent.user_id, emailVerified: spent.email_verified, createdAtMs: spent.created_ms });
@@ -159,7 +162,7 @@ export async function verifyMfa(
   if (finished === "factor_spent") {
     // The code (or recovery code) was right once but has been used: a replay, counted as a failure.
     await recordFactorFailure(deps, meta, owner, method, spent.budget_attempts);
-    return fail("INVALID_CODE");
+    return wrong();
   }
   if (finished === "challenge_spent") return fail("INVALID_CHALLENGE");
   if (method === "recovery_code") {
@@ -207,7 +210,7 @@ async function finishSignIn(
 export async function passkeyLoginOptions(
   deps: Deps,
   meta: RequestMeta,
-): Promise<Result<{ challengeId: string; options: PublicKeyCredentialRequestOptionsJSON }, "RATE_LIMITED">> {
+): Promise<Result<{ challengeId: string; options: PasskeyRequestOptions }, "RATE_LIMITED">> {
   const budget = await spendBudgets(deps, [
     { key: `passkey-challenge:ip:${rateLimitIp(meta.ip)}`, limit: deps.config.rateLimits.passkeyChallengesPerIp, always: true },
   ]);

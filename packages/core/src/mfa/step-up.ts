@@ -27,7 +27,7 @@ export interface StepUpInput {
   proof?: StepUpProof | undefined;
 }
 
-export type StepUpError = PasswordCheckError | "REAUTHENTICATION_REQUIRED" | "SECOND_FACTOR_REQUIRED" | "INVALID_CODE";
+export type StepUpError = PasswordCheckError | "REAUTHENTICATION_REQUIRED" | "SECOND_FACTOR_REQUIRED" | "INVALID_CODE" | "INVALID_CHALLENGE";
 
 export interface Authorized {
   owner: { id: string; email: string; name: string | null };
@@ -60,14 +60,15 @@ export async function authorizeMfaChange(
   const recent = deps.clock.now() - input.authTime <= deps.config.reauthSeconds * 1000;
   const enrolled = factors.totp || factors.passkeys > 0;
 
-  if (rule === "remove_last" || !recent) {
-    if (input.password === undefined) return fail("REAUTHENTICATION_REQUIRED");
+  // A proof that is given is checked even where none is needed: a wrong one never passes.
+  if ((rule === "remove_last" || !recent) && input.password === undefined) return fail("REAUTHENTICATION_REQUIRED");
+  if (input.password !== undefined) {
     const checked = await checkPassword(deps, input.userId, input.password);
     if (!checked.ok) return checked;
   }
   const needsFactor = rule !== "add" || (enrolled && !recent);
-  if (!needsFactor) return ok({ owner, factors, factor: sql`SELECT ${owner.id}::uuid AS user_id`, method: null });
-  if (!input.proof) return fail("SECOND_FACTOR_REQUIRED");
+  if (needsFactor && !input.proof) return fail("SECOND_FACTOR_REQUIRED");
+  if (!input.proof) return ok({ owner, factors, factor: sql`SELECT ${owner.id}::uuid AS user_id`, method: null });
   const proved = await proveSecondFactor(deps, meta, owner, input.proof);
   if (!proved.ok) return proved;
   // The proof is spent before the change, in its own statement: a change that touches the same
@@ -87,13 +88,14 @@ async function proveSecondFactor(
   meta: RequestMeta,
   owner: { id: string; email: string },
   proof: StepUpProof,
-): Promise<Result<{ use: SQL; method: FactorMethod }, "INVALID_CODE" | "RATE_LIMITED">> {
+): Promise<Result<{ use: SQL; method: FactorMethod }, "INVALID_CODE" | "INVALID_CHALLENGE" | "RATE_LIMITED">> {
   let factorProof: SecondFactorProof;
   let webauthnChallenge: string | null = null;
   let budgetAttempts: number | null = null;
   if ("passkey" in proof) {
     const challenge = await consumeChallenge(deps, proof.passkey.challengeId, "step_up", owner.id);
-    if (!challenge) return fail("INVALID_CODE");
+    // Spent, expired or someone else's: ask for a fresh one (mfa.stepUpOptions), not a new code.
+    if (!challenge) return fail("INVALID_CHALLENGE");
     webauthnChallenge = challenge.webauthn_challenge;
     factorProof = { passkey: proof.passkey.response };
   } else {

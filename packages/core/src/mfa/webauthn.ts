@@ -7,7 +7,48 @@ import type {
 import type { Deps } from "../deps";
 import { describeError } from "../log";
 
-export type { AuthenticationResponseJSON, RegistrationResponseJSON, PublicKeyCredentialCreationOptionsJSON, PublicKeyCredentialRequestOptionsJSON };
+export type { AuthenticationResponseJSON, RegistrationResponseJSON };
+
+type Transport = "ble" | "cable" | "hybrid" | "internal" | "nfc" | "smart-card" | "usb";
+type UserVerification = "required" | "preferred" | "discouraged";
+interface CredentialDescriptor {
+  id: string;
+  type: "public-key";
+  transports?: Transport[];
+}
+
+/**
+ * The options this service sends for `navigator.credentials.create`, as plain JSON: the library's
+ * own type also describes extensions with binary members this service never sends, which a typed
+ * client would otherwise have to carry.
+ */
+export interface PasskeyCreationOptions {
+  challenge: string;
+  rp: { id?: string; name: string };
+  user: { id: string; name: string; displayName: string };
+  pubKeyCredParams: { alg: number; type: "public-key" }[];
+  timeout?: number;
+  excludeCredentials?: CredentialDescriptor[];
+  authenticatorSelection?: {
+    authenticatorAttachment?: "platform" | "cross-platform";
+    residentKey?: "discouraged" | "preferred" | "required";
+    requireResidentKey?: boolean;
+    userVerification?: UserVerification;
+  };
+  attestation?: "none" | "direct" | "enterprise" | "indirect";
+  hints?: ("hybrid" | "security-key" | "client-device")[];
+  extensions?: { credProps?: boolean };
+}
+
+/** The options this service sends for `navigator.credentials.get`, as plain JSON. */
+export interface PasskeyRequestOptions {
+  challenge: string;
+  timeout?: number;
+  rpId?: string;
+  allowCredentials?: CredentialDescriptor[];
+  userVerification?: UserVerification;
+  hints?: ("hybrid" | "security-key" | "client-device")[];
+}
 
 /**
  * WebAuthn ceremonies through @simplewebauthn/server (docs/security.md §41). The library is loaded
@@ -36,10 +77,10 @@ export async function registrationOptions(
   user: { id: string; email: string; name: string | null },
   existing: readonly StoredPasskey[],
   challenge: string,
-): Promise<PublicKeyCredentialCreationOptionsJSON> {
+): Promise<PasskeyCreationOptions> {
   const { generateRegistrationOptions } = await library();
   const rp = relyingParty(deps);
-  return generateRegistrationOptions({
+  const options = await generateRegistrationOptions({
     rpName: rp.rpName,
     rpID: rp.rpId,
     userName: user.email,
@@ -53,6 +94,8 @@ export async function registrationOptions(
     // Discoverable, so the passkey can sign in without an address (usernameless).
     authenticatorSelection: { residentKey: "required", userVerification: "preferred" },
   });
+  // Plain JSON already (no extension with binary members is asked for): only the type narrows.
+  return options as PasskeyCreationOptions;
 }
 
 export interface NewPasskey {
@@ -97,9 +140,9 @@ export async function authenticationOptions(
   challenge: string,
   allow: readonly StoredPasskey[] | null,
   userVerification: "required" | "preferred",
-): Promise<PublicKeyCredentialRequestOptionsJSON> {
+): Promise<PasskeyRequestOptions> {
   const { generateAuthenticationOptions } = await library();
-  return generateAuthenticationOptions({
+  const options = await generateAuthenticationOptions({
     rpID: relyingParty(deps).rpId,
     challenge: new Uint8Array(Buffer.from(challenge, "base64url")),
     timeout: deps.config.mfa.challengeTtlSeconds * 1000,
@@ -107,6 +150,7 @@ export async function authenticationOptions(
     // None listed: the browser offers every passkey it holds for this site (usernameless).
     ...(allow ? { allowCredentials: allow.map((p) => ({ id: toB64(p.credentialId), transports: p.transports as never })) } : {}),
   });
+  return options as PasskeyRequestOptions;
 }
 
 export interface CheckedAssertion {

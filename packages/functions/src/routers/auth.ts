@@ -88,7 +88,11 @@ export const authRouter = router({
     if (result.ok) return deliverTokens(ctx, result.value, requestedTransport(ctx));
     if (result.code === "RATE_LIMITED") throw tooManyRequests(result.retryAfterSeconds);
     if (result.code === "INVALID_CHALLENGE") throw invalidChallenge();
-    throw publicError("UNAUTHORIZED", "That code is not correct", { reason: "INVALID_MFA_CODE" });
+    const attemptsLeft = result.attemptsLeft ?? 0;
+    throw publicError("UNAUTHORIZED", attemptsLeft > 0 ? "That code is not correct" : "That code is not correct; sign in again", {
+      reason: "INVALID_MFA_CODE",
+      attemptsLeft,
+    });
   }),
 
   /** Starts a sign-in with a passkey alone: options for `navigator.credentials.get` (no address needed). */
