@@ -130,10 +130,12 @@ describe("signAccessToken / verifyAccessToken: genuine tokens", () => {
         email: who.email,
         emailVerified: true,
         authTime: NOW - 60_000,
+        amr: ["pwd"],
         issuedAt: NOW,
         expiresAt: NOW + OPTIONS.ttlSeconds * 1000,
       },
     });
+    expect(payload.amr).toEqual(["pwd"]);
   });
 
   it("gives every token its own jti", async () => {
