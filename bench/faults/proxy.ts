@@ -2,9 +2,14 @@ import { createConnection, createServer, type Server, type Socket } from "node:n
 
 /**
  * A TCP fault proxy in front of Postgres or Redis: passes bytes both ways, or, on command, adds
- * latency, swallows everything (a blackhole: the connection stays open, nothing arrives), resets
+ * latency, holds everything (a blackhole: the connection stays open, nothing arrives until it heals), resets
  * every connection, or refuses new ones. Small on purpose; what it does to a connection is what a
  * network partition, a congested link or a restarting server does to a client.
+ */
+/**
+ * `blackhole`: a partition. Connections stay open and nothing arrives either way; what was sent is
+ * held and delivered when the partition heals, as TCP's retransmissions would (a proxy that
+ * dropped bytes would corrupt the stream, which no network does).
  */
 export type ProxyMode = { kind: "pass" } | { kind: "latency"; ms: number } | { kind: "blackhole" } | { kind: "refuse" };
 
@@ -22,9 +27,17 @@ export async function startFaultProxy(upstream: { host: string; port: number }):
   let mode: ProxyMode = { kind: "pass" };
   const pairs = new Set<{ client: Socket; server: Socket }>();
 
+  /** Chunks held by a blackhole, in order, per direction; delivered when it ends. */
+  const held: { to: Socket; chunk: Buffer }[] = [];
+  const release = () => {
+    for (const { to, chunk } of held.splice(0)) if (!to.destroyed) to.write(chunk);
+  };
   const forward = (from: Socket, to: Socket) => {
     from.on("data", (chunk: Buffer) => {
-      if (mode.kind === "blackhole") return;
+      if (mode.kind === "blackhole") {
+        held.push({ to, chunk });
+        return;
+      }
       if (mode.kind === "latency") {
         from.pause();
         setTimeout(() => {
@@ -61,8 +74,10 @@ export async function startFaultProxy(upstream: { host: string; port: number }):
     port,
     set(next) {
       mode = next;
+      if (next.kind !== "blackhole") release();
     },
     resetAll() {
+      held.length = 0;
       for (const pair of [...pairs]) {
         pairs.delete(pair);
         pair.client.resetAndDestroy();

@@ -85,7 +85,10 @@ export async function login(deps: Deps, meta: RequestMeta, input: LoginInput): P
     // open during one argon2 verification (of a dummy hash), rolled back, then the failure's
     // audit event.
     const signed = completeSignIn(deps, UNKNOWN_USER, newSession(deps, meta, UNKNOWN_USER.id).token, 0);
-    await settleAll([writeIf(deps.db, sql`SELECT 1`, Promise.all([deps.hasher.burn(password), signed]).then(() => false)), signed]);
+    signed.catch(() => {}); // settled below, perhaps after a wait for a slot
+    await deps.signInSlots.run(() =>
+      settleAll([writeIf(deps.db, sql`SELECT 1`, Promise.all([deps.hasher.burn(password), signed]).then(() => false)), signed]),
+    );
     await recordAuditEvent(deps, meta, AuditEvent.loginFailed, { userId: null, subject });
     return fail("INVALID_CREDENTIALS");
   }
@@ -97,42 +100,49 @@ export async function login(deps: Deps, meta: RequestMeta, input: LoginInput): P
   // COMMIT; in the Postgres fallback it is ended by the success's audit event.
   const session = newSession(deps, meta, user.publicUser.id);
   const signed = completeSignIn(deps, user.publicUser, session.token, session.absoluteExpiresAt);
-  // The password checks out for an enabled account: the run of failures ends, whether or not a
-  // session follows (an unverified address gets none, docs/security.md §36).
-  const proven = Promise.all([passwordMatches(deps.hasher, user.passwordHash, input.password), signed]).then(([valid]) => valid && !user.disabled);
-  const mayEnter = user.publicUser.emailVerified || !deps.config.requireEmailVerification;
-  const accepted = proven.then((valid) => valid && mayEnter);
-  // writeIf observes it only once its transaction is open; a failure (an unsignable token) can
-  // come sooner, and is reported through `signed` below.
-  accepted.catch(() => {});
-  const reset = proven.then(
-    (valid) => (valid && limits.state === "ok" ? liftLockout(deps, resetKeys) : undefined),
-    () => undefined,
-  );
   // An account with a second factor gets a challenge instead of a session (docs/security.md §40):
   // written the same way, so the password check costs the same.
   const challenge = requiresSecondFactor(user.mfaMethods)
     ? newChallenge(deps, "login", { userId: user.publicUser.id, amr: ["pwd"], deviceId, webauthn: user.mfaMethods.includes("passkey") })
     : null;
-  const enabledUser = sql`FROM users WHERE id = ${user.publicUser.id}::uuid AND disabled_at IS NULL FOR SHARE`;
-  const [committed, signedIn] = await settleAll([
-    writeIf(
-      deps.db,
-      // Only while the account is enabled, holding it so (FOR SHARE) until COMMIT: a disable that
-      // runs meanwhile waits for this sign-in and then ends its session too.
-      challenge
-        ? sql`WITH c AS (${challenge.insert(enabledUser)} RETURNING user_id)
-          ${insertAuditSql(deps, meta, AuditEvent.loginMfaRequired, { userId: sql`user_id`, sessionId: sql`NULL::uuid`, subject, from: sql`FROM c` })}`
-        : sql`WITH s AS (
-        ${insertSessionSql(session.row, enabledUser)}
-        RETURNING id
-      )
-      ${insertAuditSql(deps, meta, AuditEvent.loginSucceeded, { userId: sql`${user.publicUser.id}::uuid`, sessionId: sql`s.id`, subject, from: sql`FROM s` })}`,
-      accepted,
-    ),
-    signed,
-    reset,
-  ]);
+  const mayEnter = user.publicUser.emailVerified || !deps.config.requireEmailVerification;
+  signed.catch(() => {}); // settled below (settleAll), perhaps after a wait for a slot
+  // One of the container's few connections is held from BEGIN to COMMIT, across the hash: sign-ins
+  // take turns for all but one of them (deps.signInSlots), so a flood of sign-ins leaves a
+  // connection for refreshes and everything else (bench/faults: the login flood).
+  const { committed, signedIn, proven } = await deps.signInSlots.run(async () => {
+    // The password checks out for an enabled account: the run of failures ends, whether or not a
+    // session follows (an unverified address gets none, docs/security.md §36).
+    const proven = Promise.all([passwordMatches(deps.hasher, user.passwordHash, input.password), signed]).then(([valid]) => valid && !user.disabled);
+    const accepted = proven.then((valid) => valid && mayEnter);
+    // writeIf observes it only once its transaction is open; a failure (an unsignable token) can
+    // come sooner, and is reported through `signed` below.
+    accepted.catch(() => {});
+    const reset = proven.then(
+      (valid) => (valid && limits.state === "ok" ? liftLockout(deps, resetKeys) : undefined),
+      () => undefined,
+    );
+    const enabledUser = sql`FROM users WHERE id = ${user.publicUser.id}::uuid AND disabled_at IS NULL FOR SHARE`;
+    const [committed, signedIn] = await settleAll([
+      writeIf(
+        deps.db,
+        // Only while the account is enabled, holding it so (FOR SHARE) until COMMIT: a disable that
+        // runs meanwhile waits for this sign-in and then ends its session too.
+        challenge
+          ? sql`WITH c AS (${challenge.insert(enabledUser)} RETURNING user_id)
+            ${insertAuditSql(deps, meta, AuditEvent.loginMfaRequired, { userId: sql`user_id`, sessionId: sql`NULL::uuid`, subject, from: sql`FROM c` })}`
+          : sql`WITH s AS (
+          ${insertSessionSql(session.row, enabledUser)}
+          RETURNING id
+        )
+        ${insertAuditSql(deps, meta, AuditEvent.loginSucceeded, { userId: sql`${user.publicUser.id}::uuid`, sessionId: sql`s.id`, subject, from: sql`FROM s` })}`,
+        accepted,
+      ),
+      signed,
+      reset,
+    ]);
+    return { committed, signedIn, proven };
+  });
   if (!committed) {
     if (!mayEnter && (await proven)) {
       // Only the owner of the password learns that the address is unverified; a fresh link goes to it.

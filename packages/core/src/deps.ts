@@ -10,6 +10,7 @@ import { createArgon2Hasher, type PasswordHasher } from "./password";
 import { createRevocationList, type RevocationList } from "./revocation";
 import type { EphemeralStore } from "./store/types";
 import { createSecretBox, type SecretBox } from "./mfa/secret-box";
+import { createSlots, type Slots } from "./slots";
 
 /** What every core function receives: built once per cold start, passed in, never global. */
 export interface Deps {
@@ -28,6 +29,8 @@ export interface Deps {
   mailer: Mailer;
   /** Encrypts second-factor secrets at rest. */
   secretBox: SecretBox;
+  /** Sign-ins that may hold a database connection across their hash at once (accounts.ts). */
+  signInSlots: Slots;
 }
 
 /** Who is asking: from API Gateway's request context, never from client-controlled headers. */
@@ -54,6 +57,11 @@ export interface DepsInput {
   log?: Logger;
   hasher?: PasswordHasher;
   mailer: Mailer;
+  /**
+   * Sign-ins at once that hold a connection across their hash: one less than the pool's
+   * connections (at least 1), so one is always left for everything else. Default 1.
+   */
+  concurrentSignIns?: number;
 }
 
 export async function createDeps(input: DepsInput): Promise<Deps> {
@@ -74,5 +82,6 @@ export async function createDeps(input: DepsInput): Promise<Deps> {
     revocations: createRevocationList(base),
     mailer: input.mailer,
     secretBox: createSecretBox((input.mfaSecrets ?? [input.hmacSecret]).map((secret) => Buffer.from(secret, "base64url"))),
+    signInSlots: createSlots(input.concurrentSignIns ?? 1),
   };
 }

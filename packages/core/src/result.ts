@@ -34,8 +34,9 @@ export type AuthErrorCode =
  * Thrown, because it is not an outcome of the domain.
  */
 export class ServiceUnavailableError extends Error {
-  readonly dependency: "postgres" | "redis";
-  constructor(dependency: "postgres" | "redis", options?: { cause?: unknown }) {
+  /** `deadline`: the request ran out of time waiting on one of them (or on the hashing queue). */
+  readonly dependency: "postgres" | "redis" | "deadline";
+  constructor(dependency: "postgres" | "redis" | "deadline", options?: { cause?: unknown }) {
     super(`${dependency} unavailable`, options);
     this.name = "ServiceUnavailableError";
     this.dependency = dependency;

@@ -36,6 +36,11 @@ export interface HttpConfig {
   maxBatchSize: number;
   /** How tRPC is served: the fast path, or tRPC's own Lambda adapter (docs/decisions/0001-trpc-fast-path.md). */
   trpcAdapter: "fast" | "official";
+  /**
+   * No call outlives this: past it the caller gets 503 with Retry-After. Below the Lambda's own
+   * timeout (10 s), which API Gateway would turn into a 500 (docs/security.md §33).
+   */
+  requestTimeoutMs: number;
 }
 
 const origin = z.pipe(
@@ -111,6 +116,7 @@ const EnvSchema = z.object({
   AUTHLITH_REQUIRE_EMAIL_VERIFICATION: z._default(z.enum(["true", "false"]), "true"),
   AUTHLITH_PASSWORD_MIN_LENGTH: envInt(PASSWORD_LENGTH.min, PASSWORD_LENGTH.min, PASSWORD_LENGTH.configurableMinUpTo),
   AUTHLITH_TRPC_ADAPTER: z._default(z.enum(["fast", "official"]), "fast"),
+  AUTHLITH_REQUEST_TIMEOUT_MS: envInt(8000, 1000, 60_000),
   AUTHLITH_APP_URL: z.optional(z.url({ protocol: /^https?$/ })),
   AUTHLITH_SERVICE_NAME: z._default(z.string().check(z.minLength(1), z.maxLength(100)), "authlith"),
   AUTHLITH_MAIL_ANSWER_FLOOR_MS: z.optional(z.coerce.number().check(z.int(), z.minimum(0), z.maximum(5000))),
@@ -216,6 +222,7 @@ export function parseEnvConfig(env: Env, options: { lambda?: boolean } = {}): Ru
       maxBodyBytes: 16 * 1024,
       maxBatchSize: 10,
       trpcAdapter: e.AUTHLITH_TRPC_ADAPTER,
+      requestTimeoutMs: e.AUTHLITH_REQUEST_TIMEOUT_MS,
     },
     database: databaseOptions(e),
     redis: e.REDIS_URL ? { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX, tls: e.REDIS_URL.startsWith("rediss:") } : null,

@@ -57,6 +57,8 @@ export async function createRuntime(
     log,
     clock: provided.clock,
     mailer,
+    // One connection stays free of sign-ins holding theirs across the hash (accounts.ts).
+    concurrentSignIns: Math.max(1, (config.database?.maxConnections ?? 2) - 1),
   });
   return {
     deps,

@@ -1,5 +1,6 @@
 import {
   isServiceUnavailable,
+  ServiceUnavailableError,
   type AccessTokenClaims,
   type Deps,
   type RequestMeta,
@@ -147,7 +148,27 @@ const t = initTRPC.context<Context>().create(rootOptions);
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 
-export const publicProcedure = t.procedure;
+/**
+ * No call outlives the request deadline (`http.requestTimeoutMs`): past it the caller gets 503 with
+ * Retry-After instead of waiting on a dependency that does not answer (a network partition holds
+ * a query on a connection that looks alive) or on a queue of hashes in a flood, and before the
+ * Lambda's own timeout, which API Gateway answers with a 500. The work itself is not cancelled:
+ * what it commits later stays committed, which is why a refresh retried after a 503 inside the
+ * grace window gets the same token (bench/faults proves no session is lost that way).
+ */
+const deadline = t.middleware(async ({ ctx, next }) => {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ServiceUnavailableError("deadline")), ctx.http.requestTimeoutMs);
+  });
+  try {
+    return await Promise.race([next(), expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+});
+
+export const publicProcedure = t.procedure.use(deadline);
 
 /** Reads `Authorization: Bearer <jwt>`; null when absent or not a bearer credential. */
 export function bearerToken(headers: RequestHeaders): string | null {
@@ -170,7 +191,7 @@ export async function authenticate(ctx: Context): Promise<{ ok: true; claims: Ac
 }
 
 /** Procedures that need a signed-in user: a valid access token of a session that is not revoked. */
-export const authedProcedure = t.procedure.use(async ({ ctx, next }) => {
+export const authedProcedure = publicProcedure.use(async ({ ctx, next }) => {
   const result = await authenticate(ctx);
   if (!result.ok) throw publicError("UNAUTHORIZED", "Authentication required", { reason: result.reason });
   return next({ ctx: { auth: result.claims } });

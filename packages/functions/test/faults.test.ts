@@ -1,5 +1,6 @@
 import { auditEvents, sessions } from "@authlith/core/db/schema";
-import { createRedisStore } from "@authlith/core";
+import { createPostgresDb, createRedisStore } from "@authlith/core";
+import { createServer, type Socket } from "node:net";
 import { and, eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { backends, hasRealServices, makeRealBackend, pgliteBackend, realBackend, type Backend } from "../../core/test/support";
@@ -28,6 +29,75 @@ const unreachableRedis: Backend = {
     };
   },
 };
+
+/**
+ * A Postgres that accepts connections and never says a word: a network partition after the TCP
+ * handshake, or a server frozen mid-failover. Nothing in the driver times out a query on a
+ * connection that looks alive (statement_timeout runs on the server, which never hears it).
+ */
+const silentPostgres: Backend = {
+  name: "pglite + a silent postgres",
+  real: false,
+  async setup(options) {
+    const base = await pgliteBackend.setup(options);
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => {
+      sockets.add(socket);
+      socket.on("error", () => {}).on("close", () => sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const { port } = silent.address() as { port: number };
+    const db = createPostgresDb({ url: `postgres://authlith@127.0.0.1:${port}/authlith`, connectTimeoutSeconds: 30 });
+    return {
+      ...base,
+      db,
+      async cleanup() {
+        for (const socket of sockets) socket.destroy();
+        await db.close().catch(() => {});
+        await new Promise((resolve) => silent.close(resolve));
+        await base.cleanup();
+      },
+    };
+  },
+};
+
+describe("when Postgres takes connections but never answers", () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp(silentPostgres, { AUTHLITH_REQUEST_TIMEOUT_MS: "1000" });
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  it("answers 503 with Retry-After at the request deadline, for every procedure that needs it", async () => {
+    const c = app.client({ origin: null });
+    const started = performance.now();
+    const [login, register, refresh] = await Promise.all([
+      c.mutate("auth.login", { email: uniqueEmail("silent"), password: PASSWORD }, tokenTransport),
+      c.mutate("auth.register", { email: uniqueEmail("silent"), password: PASSWORD }, tokenTransport),
+      c.mutate("auth.refresh", { refreshToken: "x".repeat(91) }),
+    ]);
+    const elapsed = performance.now() - started;
+    for (const reply of [login, register]) {
+      expect(reply.status).toBe(503);
+      expect(errorOf(reply).code).toBe("SERVICE_UNAVAILABLE");
+      expect(Number(reply.headers["retry-after"])).toBeGreaterThan(0);
+    }
+    // A token this service never issued is refused before any query.
+    expect(refresh.status).toBe(401);
+    expect(elapsed).toBeGreaterThanOrEqual(900);
+    expect(elapsed).toBeLessThan(5_000); // the deadline, not the driver's 30 s connect timeout
+    expect(app.logs.filter((line) => line.event === "request.unavailable").length).toBeGreaterThanOrEqual(2);
+  });
+
+  it("says so on /health, with Retry-After", async () => {
+    const health = await app.client({ origin: null }).request({ path: "/health" });
+    expect(health.status).toBe(503);
+    expect(Number(health.headers["retry-after"])).toBeGreaterThan(0);
+    expect(health.body).toMatchObject({ status: "unavailable", checks: { postgres: { ok: false } } });
+  });
+});
 
 describe("when Redis does not answer", () => {
   let app: TestApp;

@@ -15,7 +15,9 @@ export function createPublicRoutes(deps: Deps): (method: string, path: string) =
   const health = async (): Promise<Answer> => {
     const [postgres, redis] = await Promise.all([timedCheck(() => deps.db.execute(sql`select 1`)), timedCheck(() => deps.store.ping())]);
     const status = postgres.ok && redis.ok ? "ok" : postgres.ok ? "degraded" : "unavailable";
-    return json(status === "unavailable" ? 503 : 200, { status, checks: { postgres, redis } }, { "cache-control": "no-store" });
+    const headers: Record<string, string> = { "cache-control": "no-store" };
+    if (status === "unavailable") headers["retry-after"] = "2"; // as every other 503 (trpc.ts)
+    return json(status === "unavailable" ? 503 : 200, { status, checks: { postgres, redis } }, headers);
   };
 
   const wellKnown = (path: string): Answer => {

@@ -1,0 +1,145 @@
+import type { ReservedSql } from "postgres";
+import type { Environment } from "./env";
+
+/**
+ * One fault: `apply` starts it (during load), `heal` ends it after `hold` ms. `repeat` is called
+ * every 500 ms while it holds, for faults that are events rather than states (killing every
+ * connection once leaves a pool that reconnects at once; killing them again and again does not).
+ */
+export interface Fault {
+  name: string;
+  dependency: "postgres" | "redis";
+  apply(env: Environment, holdMs: number): Promise<void>;
+  repeat?(env: Environment): Promise<void>;
+  heal(env: Environment): Promise<void>;
+}
+
+const terminateAppConnections = (env: Environment) =>
+  env.sql`select pg_terminate_backend(pid) from pg_stat_activity where usename = ${env.appRole}`.then(() => {});
+
+let lockHolder: ReservedSql | null = null;
+
+export function faults(env: Environment): Fault[] {
+  const restart = env.restartPostgres;
+  const list: Fault[] = [
+    {
+      name: "Postgres: pg_terminate_backend of every connection",
+      dependency: "postgres",
+      apply: terminateAppConnections,
+      repeat: terminateAppConnections,
+      heal: async () => {},
+    },
+    restart
+      ? {
+          name: "Postgres: restart (pg_ctlcluster, fast shutdown)",
+          dependency: "postgres",
+          apply: restart,
+          heal: async () => {},
+        }
+      : {
+          name: "Postgres: restart (emulated: every connection reset, new ones refused)",
+          dependency: "postgres",
+          apply: async (e) => {
+            e.pgProxy.set({ kind: "refuse" });
+            e.pgProxy.resetAll();
+          },
+          heal: async (e) => e.pgProxy.set({ kind: "pass" }),
+        },
+    {
+      name: "Postgres: the role's connection limit reached",
+      dependency: "postgres",
+      apply: async (e) => {
+        await e.sql.unsafe(`ALTER ROLE ${e.appRole} CONNECTION LIMIT 0`);
+        await terminateAppConnections(e);
+      },
+      heal: async (e) => {
+        await e.sql.unsafe(`ALTER ROLE ${e.appRole} CONNECTION LIMIT -1`);
+      },
+    },
+    {
+      name: "Postgres: statements slowed (sessions table locked)",
+      dependency: "postgres",
+      apply: async (e) => {
+        lockHolder = await e.sql.reserve();
+        await lockHolder`begin`;
+        await lockHolder`lock table sessions in access exclusive mode`;
+      },
+      heal: async () => {
+        const holder = lockHolder;
+        lockHolder = null;
+        if (!holder) return;
+        await holder`rollback`;
+        holder.release();
+      },
+    },
+    {
+      name: "Postgres: network partition (proxy blackhole)",
+      dependency: "postgres",
+      apply: async (e) => e.pgProxy.set({ kind: "blackhole" }),
+      heal: async (e) => e.pgProxy.set({ kind: "pass" }),
+    },
+    {
+      name: "Postgres: 250 ms added each way (proxy latency)",
+      dependency: "postgres",
+      apply: async (e) => e.pgProxy.set({ kind: "latency", ms: 250 }),
+      heal: async (e) => e.pgProxy.set({ kind: "pass" }),
+    },
+    {
+      name: "Postgres: connections reset (proxy)",
+      dependency: "postgres",
+      apply: async (e) => e.pgProxy.resetAll(),
+      repeat: async (e) => e.pgProxy.resetAll(),
+      heal: async () => {},
+    },
+    {
+      name: "Redis: CLIENT PAUSE",
+      dependency: "redis",
+      // The pause ends by itself (the suite's own client is paused too, so it could not lift it).
+      apply: async (e, holdMs) => {
+        await e.redis.client.call("CLIENT", "PAUSE", String(holdMs), "ALL");
+      },
+      heal: async (e) => {
+        await e.redis.client.ping();
+      },
+    },
+    {
+      name: "Redis: stopped (SIGKILL), then started empty",
+      dependency: "redis",
+      apply: async (e) => e.redis.stop(),
+      heal: async (e) => e.redis.start(),
+    },
+    {
+      name: "Redis: FLUSHALL",
+      dependency: "redis",
+      apply: async (e) => {
+        await e.redis.client.flushall();
+      },
+      heal: async () => {},
+    },
+    {
+      name: "Redis: maxmemory reached (noeviction)",
+      dependency: "redis",
+      apply: async (e) => {
+        await e.redis.client.config("SET", "maxmemory-policy", "noeviction");
+        await e.redis.client.config("SET", "maxmemory", "1");
+      },
+      heal: async (e) => {
+        await e.redis.client.config("SET", "maxmemory", "0");
+      },
+    },
+    {
+      name: "Redis: network partition (proxy blackhole)",
+      dependency: "redis",
+      apply: async (e) => e.redisProxy.set({ kind: "blackhole" }),
+      heal: async (e) => e.redisProxy.set({ kind: "pass" }),
+    },
+    {
+      name: "Redis: connections reset (proxy)",
+      dependency: "redis",
+      apply: async (e) => e.redisProxy.resetAll(),
+      repeat: async (e) => e.redisProxy.resetAll(),
+      heal: async () => {},
+    },
+  ];
+  return list;
+}
