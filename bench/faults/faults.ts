@@ -1,5 +1,6 @@
 import type { ReservedSql } from "postgres";
 import type { Environment } from "./env";
+import type { ProxyMode } from "./proxy";
 
 /**
  * One fault: `apply` starts it (during load), `heal` ends it after `hold` ms. `repeat` is called
@@ -18,6 +19,20 @@ const terminateAppConnections = (env: Environment) =>
   env.sql`select pg_terminate_backend(pid) from pg_stat_activity where usename = ${env.appRole}`.then(() => {});
 
 let lockHolder: ReservedSql | null = null;
+
+/** A fault at the proxy in front of `dependency`: `mode` while it holds, then back to passing. */
+const atProxy = (name: string, dependency: Fault["dependency"], mode: ProxyMode): Fault => ({
+  name,
+  dependency,
+  apply: async (e) => (dependency === "postgres" ? e.pgProxy : e.redisProxy).set(mode),
+  heal: async (e) => (dependency === "postgres" ? e.pgProxy : e.redisProxy).set({ kind: "pass" }),
+});
+
+/** Every connection through the proxy in front of `dependency` reset, again and again while it holds. */
+const resets = (name: string, dependency: Fault["dependency"]): Fault => {
+  const reset = async (e: Environment) => (dependency === "postgres" ? e.pgProxy : e.redisProxy).resetAll();
+  return { name, dependency, apply: reset, repeat: reset, heal: async () => {} };
+};
 
 export function faults(env: Environment): Fault[] {
   const restart = env.restartPostgres;
@@ -72,25 +87,9 @@ export function faults(env: Environment): Fault[] {
         holder.release();
       },
     },
-    {
-      name: "Postgres: network partition (proxy blackhole)",
-      dependency: "postgres",
-      apply: async (e) => e.pgProxy.set({ kind: "blackhole" }),
-      heal: async (e) => e.pgProxy.set({ kind: "pass" }),
-    },
-    {
-      name: "Postgres: 250 ms added each way (proxy latency)",
-      dependency: "postgres",
-      apply: async (e) => e.pgProxy.set({ kind: "latency", ms: 250 }),
-      heal: async (e) => e.pgProxy.set({ kind: "pass" }),
-    },
-    {
-      name: "Postgres: connections reset (proxy)",
-      dependency: "postgres",
-      apply: async (e) => e.pgProxy.resetAll(),
-      repeat: async (e) => e.pgProxy.resetAll(),
-      heal: async () => {},
-    },
+    atProxy("Postgres: network partition (proxy blackhole)", "postgres", { kind: "blackhole" }),
+    atProxy("Postgres: 250 ms added each way (proxy latency)", "postgres", { kind: "latency", ms: 250 }),
+    resets("Postgres: connections reset (proxy)", "postgres"),
     {
       name: "Redis: CLIENT PAUSE",
       dependency: "redis",
@@ -127,19 +126,8 @@ export function faults(env: Environment): Fault[] {
         await e.redis.client.config("SET", "maxmemory", "0");
       },
     },
-    {
-      name: "Redis: network partition (proxy blackhole)",
-      dependency: "redis",
-      apply: async (e) => e.redisProxy.set({ kind: "blackhole" }),
-      heal: async (e) => e.redisProxy.set({ kind: "pass" }),
-    },
-    {
-      name: "Redis: connections reset (proxy)",
-      dependency: "redis",
-      apply: async (e) => e.redisProxy.resetAll(),
-      repeat: async (e) => e.redisProxy.resetAll(),
-      heal: async () => {},
-    },
+    atProxy("Redis: network partition (proxy blackhole)", "redis", { kind: "blackhole" }),
+    resets("Redis: connections reset (proxy)", "redis"),
   ];
   return list;
 }

@@ -1,8 +1,8 @@
-import type { Browser, BrowserContext, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { confirmFromMail, fillAndSubmit, login, mailLink, message, openApp, register, waitForMeLoads, waitForState } from "./support/app";
-import { launchChromium, snap } from "./support/browser";
-import { PASSWORD, startStack, uniqueEmail, type Stack } from "./support/stack";
+import type { Page } from "playwright-core";
+import { describe, expect, it } from "vitest";
+import { confirmFromMail, fillAndSubmit, login, mailLink, message, openApp, register, useAppStack, waitForMeLoads, waitForState } from "./support/app";
+import { snap } from "./support/browser";
+import { PASSWORD, uniqueEmail, type Stack } from "./support/stack";
 
 const NEW_PASSWORD = "a fresh and private passphrase";
 
@@ -17,27 +17,12 @@ async function submit(page: Page, form: string, fields: Record<string, string>) 
 }
 
 describe("account screens of the example app", () => {
-  let stack: Stack;
-  let browser: Browser;
-  const contexts: BrowserContext[] = [];
-  const context = async () => {
-    const created = await browser.newContext();
-    contexts.push(created);
-    return created;
-  };
-
-  beforeAll(async () => {
-    [stack, browser] = await Promise.all([startStack(), launchChromium()]);
-  });
-  afterAll(async () => {
-    for (const created of contexts) await created.close().catch(() => {});
-    await browser?.close();
-    await stack?.close();
-  });
+  const suite = useAppStack();
+  const context = suite.context;
 
   it("sign-up → a link in the dev outbox → sign-in refused until the address is confirmed → confirm → sign in → sign out", async () => {
     const email = uniqueEmail("verify");
-    const page = await openApp(await context(), stack);
+    const page = await openApp(await context(), suite.stack);
     await fillAndSubmit(page, "register", { email, password: PASSWORD });
     await page.waitForFunction(() => document.querySelector("#message")?.textContent?.startsWith("Check your inbox"));
     expect(await page.getAttribute("body", "data-state")).toBe("signed-out");
@@ -47,15 +32,15 @@ describe("account screens of the example app", () => {
     await page.waitForSelector("#message[data-kind='forbidden']");
     expect((await message(page)).text).toBe("Confirm your email address first: we have sent you a new link.");
 
-    const link = await mailLink(stack, email, "email_verification");
-    expect(link).toMatch(new RegExp(`^${stack.appUrl}/verify-email#token=`));
+    const link = await mailLink(suite.stack, email, "email_verification");
+    expect(link).toMatch(new RegExp(`^${suite.stack.appUrl}/verify-email#token=`));
     // Opening the link shows a button and changes nothing by itself.
     await page.goto(link);
     await page.waitForSelector("#confirm:not([hidden])");
     await snap(page, "account-0-confirm");
     await fillAndSubmit(page, "login", { email, password: PASSWORD });
     await page.waitForSelector("#message[data-kind='forbidden']");
-    await confirmFromMail(page, await mailLink(stack, email, "email_verification"), PASSWORD);
+    await confirmFromMail(page, await mailLink(suite.stack, email, "email_verification"), PASSWORD);
     expect(await page.textContent("#message")).toBe("Your address is confirmed. You can sign in now.");
     expect(new URL(page.url()).pathname).toBe("/");
 
@@ -69,13 +54,13 @@ describe("account screens of the example app", () => {
   it("moves the account to a new address: a link to it, confirmed in the app; the old address is told", async () => {
     const email = uniqueEmail("old");
     const moved = uniqueEmail("new");
-    const page = await openApp(await context(), stack);
-    await register(page, stack, email, PASSWORD);
+    const page = await openApp(await context(), suite.stack);
+    await register(page, suite.stack, email, PASSWORD);
     await fillAndSubmit(page, "change-email", { newEmail: moved, password: PASSWORD });
     await page.waitForFunction(() => document.querySelector("#message")?.textContent?.startsWith("A link is on its way"));
-    await confirmFromMail(page, await mailLink(stack, moved, "email_change"));
+    await confirmFromMail(page, await mailLink(suite.stack, moved, "email_change"));
     expect(await page.textContent("#message")).toBe(`Your account now uses ${moved}.`);
-    expect((await mails(stack)).some((m) => m.to === email && m.kind === "email_changed")).toBe(true);
+    expect((await mails(suite.stack)).some((m) => m.to === email && m.kind === "email_changed")).toBe(true);
     await page.click("#logout");
     await waitForState(page, "signed-out");
     await login(page, moved, PASSWORD);
@@ -85,16 +70,16 @@ describe("account screens of the example app", () => {
 
   it("forgot password → mail in the dev outbox → the link → a new password → sign in; the old sessions are gone", async () => {
     const email = uniqueEmail("forgot");
-    const laptop = await openApp(await context(), stack);
-    await register(laptop, stack, email, PASSWORD);
-    const phone = await openApp(await context(), stack);
+    const laptop = await openApp(await context(), suite.stack);
+    await register(laptop, suite.stack, email, PASSWORD);
+    const phone = await openApp(await context(), suite.stack);
     await login(phone, email, PASSWORD);
 
-    const stranger = await openApp(await context(), stack);
+    const stranger = await openApp(await context(), suite.stack);
     await submit(stranger, "forgot", { email });
     expect((await message(stranger)).text).toMatch(/If an account exists/);
-    const mail = (await mails(stack)).find((m) => m.to === email && m.kind === "password_reset")!;
-    expect(mail.link).toMatch(new RegExp(`^${stack.appUrl}/reset-password#token=`));
+    const mail = (await mails(suite.stack)).find((m) => m.to === email && m.kind === "password_reset")!;
+    expect(mail.link).toMatch(new RegExp(`^${suite.stack.appUrl}/reset-password#token=`));
 
     // Opening the link changes nothing by itself (the app only POSTs the token when asked).
     await stranger.goto(mail.link!);
@@ -106,7 +91,7 @@ describe("account screens of the example app", () => {
     await submit(stranger, "reset-password", { newPassword: NEW_PASSWORD });
     await stranger.waitForFunction(() => document.querySelector("#message")?.textContent?.includes("password is changed"));
     expect(new URL(stranger.url()).hash).toBe("");
-    expect((await mails(stack)).some((m) => m.to === email && m.kind === "password_changed")).toBe(true);
+    expect((await mails(suite.stack)).some((m) => m.to === email && m.kind === "password_changed")).toBe(true);
 
     // Every session that was open is over: the next call signs each page out.
     for (const page of [laptop, phone]) {
@@ -118,7 +103,7 @@ describe("account screens of the example app", () => {
     await snap(stranger, "account-2-signed-in-after-reset");
 
     // The link worked once.
-    const again = await openApp(await context(), stack);
+    const again = await openApp(await context(), suite.stack);
     await again.goto(mail.link!);
     await again.waitForSelector("#reset:not([hidden])");
     await submit(again, "reset-password", { newPassword: "yet another fresh passphrase" });
@@ -127,9 +112,9 @@ describe("account screens of the example app", () => {
 
   it("changes the password (other devices signed out) and deletes the account", async () => {
     const email = uniqueEmail("change");
-    const laptop = await openApp(await context(), stack);
-    await register(laptop, stack, email, PASSWORD);
-    const phone = await openApp(await context(), stack);
+    const laptop = await openApp(await context(), suite.stack);
+    await register(laptop, suite.stack, email, PASSWORD);
+    const phone = await openApp(await context(), suite.stack);
     await login(phone, email, PASSWORD);
 
     await submit(laptop, "change-password", { currentPassword: "wrong password here", newPassword: NEW_PASSWORD });

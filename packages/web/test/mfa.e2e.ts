@@ -1,9 +1,9 @@
 import * as OTPAuth from "otpauth";
-import type { Browser, BrowserContext, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { fillAndSubmit, message, openApp, register, waitForMeLoads, waitForState } from "./support/app";
-import { launchChromium, snap } from "./support/browser";
-import { PASSWORD, startStack, uniqueEmail, type Stack } from "./support/stack";
+import type { Page } from "playwright-core";
+import { describe, expect, it } from "vitest";
+import { fillAndSubmit, message, openApp, register, useAppStack, waitForMeLoads, waitForState } from "./support/app";
+import { snap } from "./support/browser";
+import { PASSWORD, uniqueEmail } from "./support/stack";
 
 const STEP_MS = 30_000;
 const stepAt = (timestampMs: number) => Math.floor(timestampMs / STEP_MS);
@@ -126,28 +126,13 @@ async function addPasskey(page: Page, name: string): Promise<string[] | null> {
 }
 
 describe("second factors in the example app", () => {
-  let stack: Stack;
-  let browser: Browser;
-  const contexts: BrowserContext[] = [];
-  const context = async () => {
-    const created = await browser.newContext();
-    contexts.push(created);
-    return created;
-  };
-
-  beforeAll(async () => {
-    [stack, browser] = await Promise.all([startStack(), launchChromium()]);
-  });
-  afterAll(async () => {
-    for (const created of contexts) await created.close().catch(() => {});
-    await browser?.close();
-    await stack?.close();
-  });
+  const suite = useAppStack();
+  const context = suite.context;
 
   it("authenticator app: enrol → sign in with its code; a replayed code is refused; recovery codes work once each", async () => {
     const email = uniqueEmail("totp");
-    const page = await openApp(await context(), stack);
-    await register(page, stack, email, PASSWORD);
+    const page = await openApp(await context(), suite.stack);
+    await register(page, suite.stack, email, PASSWORD);
     expect(await amr(page)).toEqual(["pwd"]);
     // Enrolment, two sign-ins and the replay below stay inside one step (the server checks ±1 step).
     const step = await stepWithTimeLeft(15_000);
@@ -202,8 +187,8 @@ describe("second factors in the example app", () => {
 
   it("authenticator app: new recovery codes replace the old; removing the app takes the password and a code", async () => {
     const email = uniqueEmail("totp-off");
-    const page = await openApp(await context(), stack);
-    await register(page, stack, email, PASSWORD);
+    const page = await openApp(await context(), suite.stack);
+    await register(page, suite.stack, email, PASSWORD);
     const { secret, recoveryCodes: first } = await enrolTotp(page);
     await page.click("#recovery-codes-done");
 
@@ -243,9 +228,9 @@ describe("second factors in the example app", () => {
 
   it("passkey: added from the security screen, then signs in alone (no address typed); renamed", async () => {
     const email = uniqueEmail("passkey");
-    const page = await openApp(await context(), stack);
+    const page = await openApp(await context(), suite.stack);
     const authenticator = await addVirtualAuthenticator(page);
-    await register(page, stack, email, PASSWORD);
+    await register(page, suite.stack, email, PASSWORD);
     const recoveryCodes = await addPasskey(page, "Test laptop");
     expect(recoveryCodes).toHaveLength(10);
     await page.click("#recovery-codes-done");
@@ -255,7 +240,7 @@ describe("second factors in the example app", () => {
     const credentials = await authenticator.credentials();
     expect(credentials).toHaveLength(1);
     expect(credentials[0]!.isResidentCredential).toBe(true);
-    expect(credentials[0]!.rpId).toBe(new URL(stack.appUrl).hostname);
+    expect(credentials[0]!.rpId).toBe(new URL(suite.stack.appUrl).hostname);
     expect(await page.textContent("#passkey-list li[data-name='Test laptop'] .meta")).toContain("never used");
 
     await signOut(page);
@@ -277,9 +262,9 @@ describe("second factors in the example app", () => {
 
   it("password + passkey: sign-in asks for the passkey; deleting it takes a second factor and the password", async () => {
     const email = uniqueEmail("passkey-mfa");
-    const page = await openApp(await context(), stack);
+    const page = await openApp(await context(), suite.stack);
     await addVirtualAuthenticator(page);
-    await register(page, stack, email, PASSWORD);
+    await register(page, suite.stack, email, PASSWORD);
     await addPasskey(page, "Phone");
     await page.click("#recovery-codes-done");
 

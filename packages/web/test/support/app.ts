@@ -1,6 +1,36 @@
-import type { BrowserContext, Page } from "playwright-core";
-import { expect } from "vitest";
-import type { Stack } from "./stack";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { afterAll, beforeAll, expect } from "vitest";
+import { launchChromium } from "./browser";
+import { startStack, type Stack } from "./stack";
+
+/**
+ * For one describe block: the stack (dev server and app) and Chromium, started before its tests and
+ * closed after them; `context()` opens a fresh browser context (its own cookies), closed at the end.
+ */
+export function useAppStack(): { readonly stack: Stack; context(): Promise<BrowserContext> } {
+  let stack: Stack | undefined;
+  let browser: Browser | undefined;
+  const contexts: BrowserContext[] = [];
+  beforeAll(async () => {
+    [stack, browser] = await Promise.all([startStack(), launchChromium()]);
+  });
+  afterAll(async () => {
+    for (const created of contexts) await created.close().catch(() => {});
+    await browser?.close();
+    await stack?.close();
+  });
+  return {
+    get stack() {
+      if (!stack) throw new Error("the stack is not started yet (use it inside a test)");
+      return stack;
+    },
+    async context() {
+      const created = await browser!.newContext();
+      contexts.push(created);
+      return created;
+    },
+  };
+}
 
 /** Opens the example app and waits until it knows whether it is signed in. */
 export async function openApp(context: BrowserContext, stack: Stack): Promise<Page> {
