@@ -355,5 +355,20 @@ describe.each(backends)("second factors: TOTP and recovery codes on $name", (bac
       expect(plain.mfaRequired).toBeUndefined();
       expect(claims(plain.accessToken).amr).toEqual(["pwd"]);
     });
+
+    it("refuses a change that cannot happen before it checks the proof: the recovery code or TOTP step is not spent", async () => {
+      const account = await withTotp();
+      const auth = bearer(data(await verify({ challengeId: await challengeFor(account.email), recoveryCode: account.recoveryCodes[0] })).accessToken);
+      const codesLeft = async () => data(await client().query("mfa.status", undefined, auth)).recoveryCodesLeft as number;
+      expect(await codesLeft()).toBe(9);
+      // A second app while one is on: refused, with neither a recovery code nor this step's code used up.
+      const enrollWith = (proof: Record<string, string>) => client().mutate("mfa.totp.enroll", { password: PASSWORD, ...proof }, auth);
+      expect(errorOf(await enrollWith({ recoveryCode: account.recoveryCodes[1]! }))).toMatchObject({ code: "CONFLICT", reason: "TOTP_ALREADY_ENABLED" });
+      expect(errorOf(await enrollWith({ code: codeFor(account.secret) }))).toMatchObject({ code: "CONFLICT", reason: "TOTP_ALREADY_ENABLED" });
+      expect(await codesLeft()).toBe(9);
+      // This step's code still proves a change.
+      const regenerated = data(await client().mutate("mfa.recoveryCodes.regenerate", { password: PASSWORD, code: codeFor(account.secret) }, auth));
+      expect(regenerated.recoveryCodes).toHaveLength(10);
+    });
   });
 });

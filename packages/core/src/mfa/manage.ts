@@ -99,10 +99,9 @@ export async function regenerateRecoveryCodes(
   meta: RequestMeta,
   input: StepUpInput,
 ): Promise<Result<{ recoveryCodes: string[] }, StepUpError | "MFA_NOT_ENABLED">> {
-  const authorized = await authorizeMfaChange(deps, meta, input, "add");
+  const authorized = await authorizeMfaChange(deps, meta, input, "add", (f) => (!f.totp && f.passkeys === 0 ? "MFA_NOT_ENABLED" : null));
   if (!authorized.ok) return authorized;
-  const { owner, factors } = authorized.value;
-  if (!factors.totp && factors.passkeys === 0) return fail("MFA_NOT_ENABLED");
+  const { owner } = authorized.value;
   const codes = newRecoveryCodes();
   const rows = await queryRows<{ done: boolean }>(
     deps.db,
@@ -125,10 +124,15 @@ export async function regenerateRecoveryCodes(
  * factor (then the recovery codes go with it). The owner is mailed.
  */
 export async function disableTotp(deps: Deps, meta: RequestMeta, input: StepUpInput): Promise<Result<{ mfaEnabled: boolean }, StepUpError | "TOTP_NOT_ENABLED">> {
-  const authorized = await authorizeMfaChange(deps, meta, input, (f) => (f.passkeys === 0 ? "remove_last" : "remove"));
+  const authorized = await authorizeMfaChange(
+    deps,
+    meta,
+    input,
+    (f) => (f.passkeys === 0 ? "remove_last" : "remove"),
+    (f) => (f.totp ? null : "TOTP_NOT_ENABLED"),
+  );
   if (!authorized.ok) return authorized;
   const { owner, factors } = authorized.value;
-  if (!factors.totp) return fail("TOTP_NOT_ENABLED");
   const last = factors.passkeys === 0;
   const rows = await queryRows<{ removed: number | string }>(
     deps.db,

@@ -40,12 +40,19 @@ export interface Authorized {
 /** A change's rule: who may add (`"add"`), remove (`"remove"`), or remove the last factor (`"remove_last"`). */
 export type ChangeKind = "add" | "remove" | "remove_last";
 
-export async function authorizeMfaChange(
+/**
+ * Checks the proofs a change of second factors needs, and spends the second factor given.
+ * `refuse` says, from the account's factors, why the change cannot happen at all (e.g. removing
+ * an app that is not there): it is asked before any proof is checked or spent, so a change that
+ * is refused never costs the user a recovery code, a TOTP step or a passkey use.
+ */
+export async function authorizeMfaChange<Refusal extends string = never>(
   deps: Deps,
   meta: RequestMeta,
   input: StepUpInput,
   kind: ChangeKind | ((factors: Authorized["factors"]) => ChangeKind),
-): Promise<Result<Authorized, StepUpError>> {
+  refuse?: (factors: Authorized["factors"]) => Refusal | null,
+): Promise<Result<Authorized, StepUpError | Refusal>> {
   const [row] = await queryRows<{ id: string; email: string; name: string | null; totp: boolean; passkeys: number | string }>(
     deps.db,
     sql`SELECT id, email, name,
@@ -56,6 +63,8 @@ export async function authorizeMfaChange(
   if (!row) return fail("REAUTHENTICATION_REQUIRED");
   const owner = { id: row.id, email: row.email, name: row.name };
   const factors = { totp: row.totp, passkeys: toNumber(row.passkeys) };
+  const refusal = refuse?.(factors);
+  if (refusal) return fail(refusal);
   const rule = typeof kind === "function" ? kind(factors) : kind;
   const recent = deps.clock.now() - input.authTime <= deps.config.reauthSeconds * 1000;
   const enrolled = factors.totp || factors.passkeys > 0;

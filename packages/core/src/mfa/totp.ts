@@ -104,7 +104,7 @@ export async function enrollTotp(
   meta: RequestMeta,
   input: StepUpInput,
 ): Promise<Result<TotpEnrolment, EnrollTotpError>> {
-  const authorized = await authorizeMfaChange(deps, meta, input, "add");
+  const authorized = await authorizeMfaChange(deps, meta, input, "add", (f) => (f.totp ? "TOTP_ALREADY_ENABLED" : null));
   if (!authorized.ok) return authorized;
   const secret = randomSecret(SECRET_BYTES);
   const now = toIso(deps.clock.now());
