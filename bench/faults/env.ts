@@ -30,6 +30,7 @@ export interface ServerProcess {
   child: ChildProcess;
   /** Log lines at warn and above that it printed (JSON), for the suite's error count. */
   logs: string[];
+  readonly alive: boolean;
   stop(): Promise<void>;
 }
 
@@ -172,12 +173,17 @@ export async function startEnvironment(servers: number): Promise<Environment> {
     };
     let started = "";
     child.stderr!.on("data", (chunk: Buffer) => {
-      started += String(chunk);
+      started = (started + String(chunk)).slice(-20_000);
       collect(chunk);
+    });
+    let stopping = false;
+    child.once("exit", (code, signal) => {
+      // A server that dies under a fault is the worst outcome there is: say so, with its last words.
+      if (!stopping) process.stderr.write(`\nfault-suite server ${child.pid} exited (${code ?? signal}):\n${started.slice(-4000)}\n`);
     });
     const port = await new Promise<number>((resolve, reject) => {
       child.stdout!.on("data", (chunk: Buffer) => {
-        started += String(chunk);
+        started = (started + String(chunk)).slice(-20_000);
         collect(chunk);
         const match = /READY (\d+)/.exec(started);
         if (match) resolve(Number(match[1]));
@@ -188,7 +194,11 @@ export async function startEnvironment(servers: number): Promise<Environment> {
       url: `http://127.0.0.1:${port}`,
       child,
       logs,
+      get alive() {
+        return child.exitCode === null && child.signalCode === null;
+      },
       async stop() {
+        stopping = true;
         if (child.exitCode !== null) return;
         const exited = new Promise((resolve) => child.once("exit", resolve));
         child.kill("SIGTERM");

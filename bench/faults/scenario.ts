@@ -69,6 +69,7 @@ export async function runFault(env: Environment, fault: Fault, clients: SimClien
   await checkRecords(env, clients, recorder);
   for (const client of clients) if (client.session && client.uncertain) recorder.violate("a token still does not rotate after the fault");
 
+  for (const server of env.servers) if (!server.alive) recorder.violate(`a server process died (${server.url})`);
   const serverErrors = env.servers.flatMap((s, i) => s.logs.slice(logMarks[i]).filter((line) => line.includes('"level":"error"')));
   for (const line of serverErrors) recorder.violate(`server logged an error: ${JSON.parse(line).event}`);
   const byStatus: Record<string, number> = {};
