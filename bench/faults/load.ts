@@ -27,6 +27,9 @@ export class Recorder {
     if (seen === 0) this.violations.push(what);
   }
 
+  /** What happened to sessions lost after a 503 (allowed, reported): reason → count. */
+  readonly afterUnavailable: Record<string, number> = {};
+
   summary(): string[] {
     return this.violations.map((what) => `${what}${(this.counts.get(what) ?? 1) > 1 ? ` (×${this.counts.get(what)})` : ""}`);
   }
@@ -129,8 +132,10 @@ export class SimClient {
   }
 
   private loseSession(recorder: Recorder, why: string): void {
-    if (this.uncertain) this.lostAfter503++;
-    else {
+    if (this.uncertain) {
+      this.lostAfter503++;
+      recorder.afterUnavailable[why] = (recorder.afterUnavailable[why] ?? 0) + 1;
+    } else {
       this.lost++;
       recorder.violate(`a session was lost: ${why}`);
     }

@@ -55,6 +55,7 @@ try {
     results.push(result);
     log(`${result.pass ? "ok  " : "FAIL"} ${fault.name}: ${result.requests} requests ${JSON.stringify(result.byStatus)}, p99 ${result.p99Ms.toFixed(0)} ms, max ${result.maxMs.toFixed(0)} ms, recovery ${(result.recoveryMs / 1000).toFixed(2)} s, lost ${result.lostSessions} (+${result.lostAfter503} after a 503)`);
     for (const violation of result.violations) log(`       ${violation}`);
+    for (const [why, count] of Object.entries(result.lostAfter503Reasons)) log(`       after a 503: ${why} (×${count})`);
   }
 
   let stuffing: StuffingResult | undefined;
@@ -79,7 +80,7 @@ try {
     cpu: cpus()[0]?.model.trim() ?? "?",
     memoryGb: Math.round(totalmem() / 2 ** 30),
     node: process.versions.node,
-    postgres: (await env.sql<{ v: string }[]>`show server_version`)[0]!.v,
+    postgres: (await env.sql<{ server_version: string }[]>`show server_version`)[0]!.server_version,
     redis: /redis_version:(\S+)/.exec(await env.redis.client.info("server"))?.[1] ?? "?",
   };
   const report = { timestamp: started.toISOString(), mode: quick ? "quick" : "full", only: only ?? null, machine, settings: SETTINGS, plan, pass, faults: results, stuffing, flood, spike };

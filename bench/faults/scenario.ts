@@ -21,6 +21,8 @@ export interface FaultResult {
   lostSessions: number;
   /** Sessions lost by clients whose last answer was a 503 (reported). */
   lostAfter503: number;
+  /** How the sessions lost after a 503 were found lost. */
+  lostAfter503Reasons: Record<string, number>;
   /** Clients whose current token rotated after the fault. */
   rotatedAfter: number;
   /** Clients whose last answer before the final rotation was a 503. */
@@ -85,6 +87,7 @@ export async function runFault(env: Environment, fault: Fault, clients: SimClien
     recoveryMs,
     lostSessions: lost,
     lostAfter503,
+    lostAfter503Reasons: recorder.afterUnavailable,
     rotatedAfter: rotated,
     uncertainClients,
     revokedProbes,
