@@ -51,6 +51,8 @@ export class SimClient {
   deviceToken: string | undefined;
   /** The last answer about the current session was a 503: its state is not known to the client. */
   uncertain = false;
+  /** Retry-After of its last 503 or 429, in ms: its next step waits that long. */
+  backoffMs = 0;
   /** A logout answered 503: the next step retries it. */
   loggingOut = false;
   /** Sessions it ended itself (logout answered 200): must stay ended. */
@@ -78,6 +80,11 @@ export class SimClient {
     this.adopt(dataOf(answer));
   }
 
+  private heed(answer: Answer): Answer {
+    if (answer.status === 503 || answer.status === 429) this.backoffMs = Math.min(Number(answer.retryAfter) || 1, 5) * 1000;
+    return answer;
+  }
+
   private adopt(data: any): void {
     this.session = { id: data.session.id, accessToken: data.accessToken, refreshToken: data.refreshToken };
     if (data.deviceToken) this.deviceToken = data.deviceToken;
@@ -87,7 +94,7 @@ export class SimClient {
   async login(recorder: Recorder, options: { password?: string; deviceToken?: boolean } = {}): Promise<Answer> {
     const input: Record<string, string> = { email: this.email, password: options.password ?? PASSWORD };
     if (options.deviceToken !== false && this.deviceToken) input.deviceToken = this.deviceToken;
-    const answer = recorder.record("login", await this.http.mutate("auth.login", input));
+    const answer = this.heed(recorder.record("login", await this.http.mutate("auth.login", input)));
     if (answer.status === 200) this.adopt(dataOf(answer));
     return answer;
   }
@@ -101,7 +108,7 @@ export class SimClient {
 
   async refresh(recorder: Recorder): Promise<void> {
     if (!this.session) return;
-    const answer = recorder.record("refresh", await this.http.mutate("auth.refresh", { refreshToken: this.session.refreshToken }));
+    const answer = this.heed(recorder.record("refresh", await this.http.mutate("auth.refresh", { refreshToken: this.session.refreshToken })));
     if (answer.status === 200) {
       const data = dataOf(answer);
       if (data.session.id !== this.session.id) recorder.violate("refresh answered another session");
@@ -115,7 +122,7 @@ export class SimClient {
 
   async logout(recorder: Recorder): Promise<void> {
     if (!this.session) return;
-    const answer = recorder.record("logout", await this.http.mutate("auth.logout", undefined, { authorization: `Bearer ${this.session.accessToken}` }));
+    const answer = this.heed(recorder.record("logout", await this.http.mutate("auth.logout", undefined, { authorization: `Bearer ${this.session.accessToken}` })));
     if (answer.status === 200 || (answer.status === 401 && this.loggingOut && reasonOf(answer) === "SESSION_REVOKED")) {
       // A logout retried after a 503 may find the first one done: the session is ended either way.
       this.ended.push(this.session);
@@ -152,6 +159,9 @@ export class SimClient {
       return;
     }
     if (this.loggingOut) return this.logout(recorder);
+    // A refresh answered 503 is retried next, as @authlith/client does after Retry-After: its
+    // outcome is unknown, and the grace window covers a prompt retry of the same token.
+    if (this.uncertain) return this.refresh(recorder);
     const roll = Math.random();
     if (roll < 0.75) await this.me(recorder);
     else if (roll < 0.95) await this.refresh(recorder);
@@ -183,7 +193,9 @@ export function runLoad(clients: SimClient[], recorder: Recorder) {
     await sleep(Math.random() * 500);
     while (running) {
       await client.step(recorder);
-      await sleep(300 + Math.random() * 600);
+      const wait = client.backoffMs || 300 + Math.random() * 600;
+      client.backoffMs = 0;
+      await sleep(wait);
     }
   });
   return {

@@ -73,7 +73,10 @@ export async function runFault(env: Environment, fault: Fault, clients: SimClien
 
   for (const server of env.servers) if (!server.alive) recorder.violate(`a server process died (${server.url})`);
   const serverErrors = env.servers.flatMap((s, i) => s.logs.slice(logMarks[i]).filter((line) => line.includes('"level":"error"')));
-  for (const line of serverErrors) recorder.violate(`server logged an error: ${JSON.parse(line).event}`);
+  for (const line of serverErrors) {
+    const { event, path, errorName, errorCode, causeName, causeCode } = JSON.parse(line);
+    recorder.violate(`server logged an error: ${[event, path, errorName, errorCode, causeName, causeCode].filter(Boolean).join(" ")}`);
+  }
   const byStatus: Record<string, number> = {};
   for (const answer of recorder.answers) byStatus[answer.status] = (byStatus[answer.status] ?? 0) + 1;
   const latency = summarize(recorder.answers.map((a) => a.ms));

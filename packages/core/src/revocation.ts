@@ -44,9 +44,9 @@ export function createRevocationList(deps: Pick<Deps, "store" | "db" | "clock" |
 
   const rebuild = async (sessionId: string): Promise<boolean> => {
     try {
-      if (!(await store.setIfAbsent(LOCK_KEY, "1", LOCK_TTL_MS))) return checkPostgres(sessionId);
+      if (!(await store.setIfAbsent(LOCK_KEY, "1", LOCK_TTL_MS))) return await checkPostgres(sessionId);
     } catch {
-      return checkPostgres(sessionId);
+      return await checkPostgres(sessionId);
     }
     try {
       const now = clock.now();
@@ -67,7 +67,10 @@ export function createRevocationList(deps: Pick<Deps, "store" | "db" | "clock" |
       return revoked.some((row) => row.id === sessionId);
     } catch (error) {
       log.warn("revocation.rebuild_failed", describeError(error));
-      return checkPostgres(sessionId);
+      // Awaited here, not returned as a promise: the `finally` below awaits too, and a promise
+      // that rejected meanwhile would have had no handler yet (an unhandled rejection ends the
+      // process; the fault suite's connection-limit run found it).
+      return await checkPostgres(sessionId);
     } finally {
       await store.delete([LOCK_KEY]).catch(() => {});
     }
@@ -103,7 +106,7 @@ export function createRevocationList(deps: Pick<Deps, "store" | "db" | "clock" |
       try {
         values = await store.getMany([entryKey(sessionId), READY_KEY]);
       } catch {
-        return checkPostgres(sessionId);
+        return await checkPostgres(sessionId);
       }
       if (values[0] !== null) return true;
       if (values[1] !== null) return false;
