@@ -63,7 +63,7 @@ try {
   let spike: SpikeResult | undefined;
   if (!only || only === "abuse") {
     stuffing = await credentialStuffing(env, plan.stuffing);
-    log(`${stuffing.pass ? "ok  " : "FAIL"} credential stuffing: ${stuffing.attackerPairs} pairs from ${stuffing.attackerAddresses} addresses ${JSON.stringify(stuffing.attackerByStatus)}, attackers in: ${stuffing.attackerSuccesses}; real users ${stuffing.realSuccesses}/${stuffing.realAttempts} (${(stuffing.realSuccessRate * 100).toFixed(1)} %); without their device: ${stuffing.realWithoutDeviceSucceeded}/${stuffing.realWithoutDeviceTried}`);
+    log(`${stuffing.pass ? "ok  " : "FAIL"} credential stuffing: ${stuffing.attackerPairs} pairs from ${stuffing.attackerAddresses} addresses ${JSON.stringify(stuffing.attackerByStatus)}, attackers in: ${stuffing.attackerSuccesses}; real users ${stuffing.realSuccesses}/${stuffing.realAttempts} (${(stuffing.realSuccessRate * 100).toFixed(1)} %); owners of attacked accounts from a new device afterwards: ${stuffing.realWithoutDeviceSucceeded}/${stuffing.realWithoutDeviceTried} in`);
     for (const violation of stuffing.violations) log(`       ${violation}`);
     flood = await loginFlood(env, plan.flood);
     log(`${flood.pass ? "ok  " : "FAIL"} login flood: ${flood.floodLoginsPerSecond.toFixed(0)} logins/s ${JSON.stringify(flood.floodByStatus)}; me p99 ${flood.quiet.me.p99.toFixed(1)} → ${flood.flooded.me.p99.toFixed(1)} ms, refresh p99 ${flood.quiet.refresh.p99.toFixed(1)} → ${flood.flooded.refresh.p99.toFixed(1)} ms`);
@@ -119,7 +119,7 @@ function renderTable(report: { faults: FaultResult[]; stuffing?: StuffingResult;
   const { stuffing: s, flood: f, spike: k } = report;
   if (s) {
     rows.push(
-      `| credential stuffing: ${n(s.attackerPairs)} wrong pairs from ${s.attackerAddresses} addresses, half at real accounts | ${n(s.attackerPairs + s.realAttempts)} | attackers ${statuses(s.attackerByStatus)} | | | | attackers signed in: ${s.attackerSuccesses}; real users ${s.realSuccesses}/${s.realAttempts} (${(s.realSuccessRate * 100).toFixed(1)} %) from their devices, ${s.realWithoutDeviceSucceeded}/${s.realWithoutDeviceTried} from a new one | ${s.pass ? "held" : "BROKEN"} |`,
+      `| credential stuffing: ${n(s.attackerPairs)} wrong pairs from ${s.attackerAddresses} addresses, half at real accounts | ${n(s.attackerPairs + s.realAttempts)} | attackers ${statuses(s.attackerByStatus)} | | | | attackers signed in: ${s.attackerSuccesses}; real users ${s.realSuccesses}/${s.realAttempts} (${(s.realSuccessRate * 100).toFixed(1)} %) from their known devices; owners of attacked accounts from a new device afterwards: ${s.realWithoutDeviceSucceeded}/${s.realWithoutDeviceTried} (the lock) | ${s.pass ? "held" : "BROKEN"} |`,
     );
   }
   if (f) {

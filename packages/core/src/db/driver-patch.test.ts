@@ -17,6 +17,8 @@ describe("the installed postgres.js", () => {
     const nextWrite = /function nextWrite\(fn\) \{([\s\S]*?)\n  \}/.exec(source)?.[1] ?? "";
     expect(nextWrite.indexOf("if (socket === null)")).toBeGreaterThanOrEqual(0);
     expect(nextWrite.indexOf("if (socket === null)")).toBeLessThan(nextWrite.indexOf("socket.write("));
+    // …and fails the queries whose bytes it drops, instead of leaving them waiting.
+    expect(nextWrite).toMatch(/if \(socket === null\) \{[\s\S]*error\(Errors\.connection\('CONNECTION_CLOSED'/);
     for (const teardown of ["function terminate()", "async function closed(hadError)"]) {
       const body = source.slice(source.indexOf(teardown), source.indexOf(teardown) + 400);
       expect(body).toMatch(/clearImmediate\(nextWriteTimer\)\n\s*chunk = nextWriteTimer = null/);
