@@ -1,11 +1,11 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync } from "node:fs";
-import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import postgres from "postgres";
 import { Redis } from "ioredis";
 import { ensureAppRole, generateSigningKey, migratePostgres } from "@authlith/core";
+import { freePort } from "../../packages/functions/test/support/dev-process";
 import { startFaultProxy, type FaultProxy } from "./proxy";
 
 const MIGRATIONS = fileURLToPath(new URL("../../drizzle", import.meta.url));
@@ -50,17 +50,6 @@ export interface Environment {
   /** The real Postgres restart, when this machine lets the suite do it (pg_ctlcluster as root). */
   restartPostgres: (() => Promise<void>) | null;
   close(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
