@@ -155,7 +155,7 @@ export class SimClient {
   async step(recorder: Recorder): Promise<void> {
     if (!this.session) {
       const answer = await this.login(recorder);
-      if (answer.status !== 200 && answer.status !== 503 && answer.status !== 429) recorder.violate(`login with the right password answered ${answer.status}`);
+      if (answer.status !== 200 && answer.status !== 503 && answer.status !== 429) recorder.violate(`login with the right password answered ${answer.status} (${reasonOf(answer)})`);
       return;
     }
     if (this.loggingOut) return this.logout(recorder);

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
+import { connect, createServer, type Socket } from "node:net";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { sql } from "drizzle-orm";
@@ -15,7 +16,11 @@ import { createPostgresDb } from "./client";
 //   there, outside any transaction, and commit one by one: a partial write.
 // - bytes buffered for the closed socket, and a cleared but non-null write timer, carried over to
 //   the next socket.
-// patches/postgres+3.4.9.patch fixes both; `npm install` applies it (postinstall: patch-package).
+// - a query executed after the socket's 'error' event but before its 'close' was never failed: it
+//   waited forever, or, once the connection object reconnected, took an answer meant for another
+//   query (the fault suite saw a registered user's look-up come back empty: a 401 for the right
+//   password). An error response or row count left by the dead session leaked into the next one.
+// patches/postgres+3.4.9.patch fixes all of it; `npm install` applies it (postinstall: patch-package).
 
 const packageDir = dirname(dirname(dirname(createRequire(import.meta.url).resolve("postgres"))));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -32,6 +37,8 @@ describe("the installed postgres.js", () => {
     expect(index.match(/if \(lost\)\n\s*return q\.reject\(lost\)/g)).toHaveLength(2);
     expect(connection).toMatch(/function nextWrite\(fn\) \{[\s\S]{0,400}if \(socket === null\) \{/);
     expect(connection.match(/clearImmediate\(nextWriteTimer\)\n\s*chunk = nextWriteTimer = null/g)).toHaveLength(3);
+    expect(connection).toMatch(/if \(query \|\| sent\.length\)\n\s*error\(Errors\.connection\('CONNECTION_CLOSED'/);
+    expect(connection).toMatch(/results = errorResponse = null\n/);
   });
 });
 
@@ -124,6 +131,80 @@ describe.runIf(hasRealServices)("a connection that dies under a transaction (rea
       expect(uncaught).toEqual([]);
       // The pool itself recovers: a fresh statement gets a fresh session.
       reserved.release();
+      expect(await client`select 1 as one`).toEqual([{ one: 1 }]);
+    } finally {
+      await client.end({ timeout: 2 });
+    }
+  });
+
+  /** A TCP hop in front of Postgres that can reset (RST) every connection through it, as a network can. */
+  async function resettableHop() {
+    const pairs = new Set<[Socket, Socket]>();
+    const server = createServer((client) => {
+      const upstream = connect(Number(new URL(TEST_DATABASE_URL!).port || 5432), new URL(TEST_DATABASE_URL!).hostname);
+      pairs.add([client, upstream]);
+      client.on("error", () => {});
+      upstream.on("error", () => {});
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const url = new URL(TEST_DATABASE_URL!);
+    url.host = `127.0.0.1:${(server.address() as { port: number }).port}`;
+    return {
+      url: url.toString(),
+      reset() {
+        for (const [client, upstream] of pairs) {
+          client.resetAndDestroy();
+          upstream.resetAndDestroy();
+        }
+        pairs.clear();
+      },
+      close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    };
+  }
+
+  it("fails a query sent between the socket's error and its close, and gives it no other query's answer", async () => {
+    const hop = await resettableHop();
+    const client = postgres(hop.url, { max: 1, onnotice: () => {} });
+    try {
+      await client`select 1`;
+      // Rows that each fill the server's send buffer, then a pause: the reset lands mid-result.
+      const cut = client`select repeat('x', 20000) as v from generate_series(1, 5) union all select pg_sleep(2)::text`.then(
+        () => "answered",
+        (e: { code?: string }) => e.code,
+      );
+      setTimeout(hop.reset, 300);
+      expect(await cut).toBe("ECONNRESET");
+      // The same turn as the failure: the socket has errored, its 'close' has not come yet.
+      const between = client`select 42 as answer`.then(
+        (rows) => JSON.stringify(rows),
+        (e: { code?: string }) => e.code,
+      );
+      await sleep(200);
+      const next = client`select 1 as one`.then((rows) => JSON.stringify(rows));
+      // Unpatched: `between` never settles (or settles with another query's rows).
+      expect(await Promise.race([between, sleep(3000).then(() => "still waiting")])).toBe("CONNECTION_CLOSED");
+      expect(await next).toBe(JSON.stringify([{ one: 1 }]));
+      expect(uncaught).toEqual([]);
+    } finally {
+      await client.end({ timeout: 2 });
+      await hop.close();
+    }
+  });
+
+  it("does not fail the next session's first query with the error that ended the last one", async () => {
+    const client = postgres(TEST_DATABASE_URL!, { max: 1, onnotice: () => {} });
+    try {
+      const [{ pid }] = await client<{ pid: number }[]>`select pg_backend_pid() as pid`;
+      const ended = client`select pg_sleep(3)`.then(
+        () => "answered",
+        (e: { code?: string }) => e.code,
+      );
+      await sleep(200);
+      await admin`select pg_terminate_backend(${pid})`;
+      expect(await ended).toBe("CONNECTION_CLOSED");
+      await sleep(200);
+      // Unpatched: rejected with 57P01 ("terminating connection due to administrator command").
       expect(await client`select 1 as one`).toEqual([{ one: 1 }]);
     } finally {
       await client.end({ timeout: 2 });
