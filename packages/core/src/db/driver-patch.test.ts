@@ -75,7 +75,7 @@ describe.runIf(hasRealServices)("a connection that dies under a transaction (rea
       const outcome = await db
         .transaction(async (tx) => {
           await tx.execute(sql.raw(`insert into ${table} values ('${label}: first')`));
-          const [{ pid }] = (await tx.execute(sql`select pg_backend_pid() as pid`)) as unknown as { pid: number }[];
+          const { pid } = ((await tx.execute(sql`select pg_backend_pid() as pid`)) as unknown as { pid: number }[])[0]!;
           await admin`select pg_terminate_backend(${pid})`;
           await meanwhile(db);
           await sleep(300);
@@ -118,7 +118,7 @@ describe.runIf(hasRealServices)("a connection that dies under a transaction (rea
     const client = postgres(TEST_DATABASE_URL!, { max: 1, onnotice: () => {} });
     try {
       const reserved = await client.reserve();
-      const [{ pid }] = await reserved<{ pid: number }[]>`select pg_backend_pid() as pid`;
+      const { pid } = (await reserved<{ pid: number }[]>`select pg_backend_pid() as pid`)[0]!;
       await admin`select pg_terminate_backend(${pid})`;
       await sleep(100);
       const error = await reserved.unsafe(`insert into ${table} values ('reserved')`).then(
@@ -195,7 +195,7 @@ describe.runIf(hasRealServices)("a connection that dies under a transaction (rea
   it("does not fail the next session's first query with the error that ended the last one", async () => {
     const client = postgres(TEST_DATABASE_URL!, { max: 1, onnotice: () => {} });
     try {
-      const [{ pid }] = await client<{ pid: number }[]>`select pg_backend_pid() as pid`;
+      const { pid } = (await client<{ pid: number }[]>`select pg_backend_pid() as pid`)[0]!;
       const ended = client`select pg_sleep(3)`.then(
         () => "answered",
         (e: { code?: string }) => e.code,
