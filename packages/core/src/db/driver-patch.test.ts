@@ -1,11 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { connect, createServer, type Socket } from "node:net";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { sql } from "drizzle-orm";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startFaultProxy } from "../../../../bench/faults/proxy";
 import { hasRealServices, TEST_DATABASE_URL } from "../../test/support";
 import { createPostgresDb } from "./client";
 
@@ -137,35 +137,12 @@ describe.runIf(hasRealServices)("a connection that dies under a transaction (rea
     }
   });
 
-  /** A TCP hop in front of Postgres that can reset (RST) every connection through it, as a network can. */
-  async function resettableHop() {
-    const pairs = new Set<[Socket, Socket]>();
-    const server = createServer((client) => {
-      const upstream = connect(Number(new URL(TEST_DATABASE_URL!).port || 5432), new URL(TEST_DATABASE_URL!).hostname);
-      pairs.add([client, upstream]);
-      client.on("error", () => {});
-      upstream.on("error", () => {});
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const url = new URL(TEST_DATABASE_URL!);
-    url.host = `127.0.0.1:${(server.address() as { port: number }).port}`;
-    return {
-      url: url.toString(),
-      reset() {
-        for (const [client, upstream] of pairs) {
-          client.resetAndDestroy();
-          upstream.resetAndDestroy();
-        }
-        pairs.clear();
-      },
-      close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-    };
-  }
-
   it("fails a query sent between the socket's error and its close, and gives it no other query's answer", async () => {
-    const hop = await resettableHop();
-    const client = postgres(hop.url, { max: 1, onnotice: () => {} });
+    // The fault suite's TCP proxy in front of Postgres: it resets (RST) every connection, as a network can.
+    const target = new URL(TEST_DATABASE_URL!);
+    const proxy = await startFaultProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    target.host = `127.0.0.1:${proxy.port}`;
+    const client = postgres(target.toString(), { max: 1, onnotice: () => {} });
     try {
       await client`select 1`;
       // Rows that each fill the server's send buffer, then a pause: the reset lands mid-result.
@@ -173,7 +150,7 @@ describe.runIf(hasRealServices)("a connection that dies under a transaction (rea
         () => "answered",
         (e: { code?: string }) => e.code,
       );
-      setTimeout(hop.reset, 300);
+      setTimeout(proxy.resetAll, 300);
       expect(await cut).toBe("ECONNRESET");
       // The same turn as the failure: the socket has errored, its 'close' has not come yet.
       const between = client`select 42 as answer`.then(
@@ -188,7 +165,7 @@ describe.runIf(hasRealServices)("a connection that dies under a transaction (rea
       expect(uncaught).toEqual([]);
     } finally {
       await client.end({ timeout: 2 });
-      await hop.close();
+      await proxy.close();
     }
   });
 
