@@ -154,7 +154,7 @@ describe.each(backends)("password reset on $name", (backend) => {
       const weak = await reset(token, "password1");
       expect(weak.status).toBe(400);
       expect(errorOf(weak).fieldErrors?.newPassword?.[0]).toMatch(/too common/);
-      const context = await reset(token, `${email.split("@")[0]}`);
+      const context = await reset(token, "resetexample"); // the email's words, not its random part (see procedures.test.ts)
       expect(errorOf(context).fieldErrors?.newPassword?.[0]).toMatch(/email address/);
       data(await reset(token));
     });
